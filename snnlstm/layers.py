@@ -1,0 +1,704 @@
+"""Multi-layer LSTM that runs as a non-spiking (ANN) or spiking (SNN) network.
+
+:class:`SpikingLSTM` owns its weights with ``torch.nn.LSTM``'s names and layout
+(``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, gate order i, f, g, o),
+so an ``nn.LSTM``'s parameters move into it unchanged; :class:`LSTMCompat` also answers like
+``nn.LSTM`` (``output, (h_n, c_n)``) and is what the conversion callback puts in place of
+``nn.LSTM`` layers inside other people's LightningModules.
+
+In SNN mode each input element is presented for ``T`` SNN time steps. With the default
+``schedule="pipelined"`` the T+N-1 wavefront of Datta et al. 2022 is computed: cell ``(n, t)``
+depends only on ``(n-1, t)`` (previous element, same step: ``h`` and ``c``) and ``(n, t-1)`` (its own
+membranes), so all cells with ``n + t = d`` run as one batch of up to ``T`` elements in flight.
+``schedule="sequential"`` is the plain loop over ``n`` then ``t`` (T*N steps) of the same model;
+both give the same outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Literal, NamedTuple, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from .encoding import check_encoding, poisson_encode
+from .functional.activations import check_activation
+from .functional.cells import (
+    CellMembranes,
+    SpikingCellOutput,
+    SpikingCellParams,
+    lstm_cell_step,
+    spiking_cell_step,
+)
+from .neurons import IFNeuron, TernaryNeuron
+from .stats import LayerStats, SpikeStats
+
+Mode = Literal["ann", "snn"]
+MODES: tuple[str, ...] = ("ann", "snn")
+Schedule = Literal["pipelined", "sequential"]
+SCHEDULES: tuple[str, ...] = ("pipelined", "sequential")
+#: gate neuron populations that can spike; f, o and tanh_c always do (h must be a spike tensor)
+SPIKING_GATES: tuple[str, ...] = ("i", "f", "g", "o", "tanh_c")
+REQUIRED_SPIKING_GATES: frozenset[str] = frozenset({"f", "o", "tanh_c"})
+DEFAULT_SPIKING_GATES: tuple[str, ...] = ("i", "f", "o", "tanh_c")
+
+# torch.nn.LSTM orders gate rows (i, f, g, o); the cells want (i, f, o, g).
+_GATE_PERM = (0, 1, 3, 2)
+
+
+class LSTMState(NamedTuple):
+    """LSTM state per layer: ``h`` and ``c``, each ``[num_layers, batch, hidden]``.
+
+    In SNN mode the returned state is the time average over the last element's T steps.
+    """
+
+    h: Tensor
+    c: Tensor
+
+
+class LSTMOutput(NamedTuple):
+    """Result of :meth:`SpikingLSTM.forward`.
+
+    Attributes:
+        output: last layer's output for every element, ``[batch, N, hidden]`` (``[N, batch, hidden]``
+            when ``batch_first=False``); in SNN mode the spike rate over the T steps.
+        state: final :class:`LSTMState`.
+        stats: one :class:`snnlstm.stats.LayerStats` per layer.
+    """
+
+    output: Tensor
+    state: LSTMState
+    stats: SpikeStats
+
+
+def check_spiking_gates(spiking_gates: Sequence[str]) -> frozenset[str]:
+    """Validate a selective-conversion gate set and return it as a frozenset.
+
+    Raises:
+        ValueError: unknown gate names, or f / o / tanh_c missing.
+    """
+    gates = frozenset(spiking_gates)
+    unknown = gates - set(SPIKING_GATES)
+    if unknown:
+        raise ValueError(f"unknown spiking gate(s) {sorted(unknown)}; allowed: {', '.join(SPIKING_GATES)}")
+    missing = REQUIRED_SPIKING_GATES - gates
+    if missing:
+        raise ValueError(
+            f"spiking_gates must include f, o and tanh_c (h = o * tanh_c(c) has to be a spike tensor and "
+            f"c_prev cannot spike); missing: {sorted(missing)}"
+        )
+    return gates
+
+
+def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
+
+
+def _check_timesteps(timesteps: int) -> None:
+    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
+        raise ValueError(f"timesteps (SNN time steps per input element) must be an integer >= 1, got {timesteps!r}")
+
+
+class GateNeurons(nn.Module):
+    """The five neuron populations of one spiking LSTM layer (one threshold and leak each).
+
+    Attributes:
+        i, f, o: :class:`IFNeuron` (hard sigmoid, threshold ``V_sig``).
+        g, tanh_c: :class:`TernaryNeuron` (hard tanh, thresholds ``V+``/``V-``).
+    """
+
+    def __init__(
+        self,
+        v_sig: float,
+        v_tanh_pos: float,
+        v_tanh_neg: float,
+        leak: float,
+        learn_threshold: bool,
+        learn_leak: bool,
+        surrogate: str,
+        gamma: float,
+    ) -> None:
+        super().__init__()
+        common = dict(leak=leak, learn_threshold=learn_threshold, learn_leak=learn_leak, surrogate=surrogate, gamma=gamma)
+        self.i = IFNeuron(v_sig, **common)
+        self.f = IFNeuron(v_sig, **common)
+        self.o = IFNeuron(v_sig, **common)
+        self.g = TernaryNeuron(v_tanh_pos, v_tanh_neg, **common)
+        self.tanh_c = TernaryNeuron(v_tanh_pos, v_tanh_neg, **common)
+
+    def cell_params(
+        self, hidden: int, timesteps: int, bias_shift: bool, spiking: frozenset[str], activation: str
+    ) -> SpikingCellParams:
+        """Assemble the per-forward constants of :func:`spiking_cell_step` (differentiable)."""
+        v3 = torch.stack([n.effective_threshold() for n in (self.i, self.f, self.o)])
+        l3 = torch.stack([n.effective_leak() for n in (self.i, self.f, self.o)])
+        shift = 0.5 / timesteps if bias_shift else 0.0
+        v_sig = v3.repeat_interleave(hidden)
+        return SpikingCellParams(
+            v_sig=v_sig,
+            leak_sig=l3.repeat_interleave(hidden),
+            offset_sig=v_sig * (0.5 + shift),
+            v_g=(self.g.effective_threshold(), self.g.effective_threshold_neg()),
+            leak_g=self.g.effective_leak(),
+            v_c=(self.tanh_c.effective_threshold(), self.tanh_c.effective_threshold_neg()),
+            leak_c=self.tanh_c.effective_leak(),
+            shift=shift,
+            spike_i="i" in spiking,
+            spike_g="g" in spiking,
+            activation=activation,
+        )
+
+    def neurons(self) -> dict[str, IFNeuron]:
+        """Gate name -> neuron module."""
+        return {"i": self.i, "f": self.f, "g": self.g, "o": self.o, "tanh_c": self.tanh_c}
+
+
+class SpikingLSTM(nn.Module):
+    """Stack of LSTM layers that runs non-spiking (``mode="ann"``) or spiking (``mode="snn"``).
+
+    Args:
+        input_size: features per input element F.
+        hidden_size: hidden units H per layer.
+        num_layers: stacked layers (1 or more).
+        bias: learn biases (``bias_ih``/``bias_hh`` as in ``nn.LSTM``).
+        batch_first: inputs/outputs are ``[batch, N, features]`` (else ``[N, batch, features]``).
+        dropout: dropout on the outputs of every layer but the last (training only).
+        activation: source activations, ``"hard"`` (Datta's clipped sigmoid/tanh) or ``"standard"``;
+            in SNN mode non-spiking gates keep this activation.
+        mode: ``"ann"`` or ``"snn"``.
+        timesteps: SNN time steps T per input element (``>= 1``).
+        spiking_gates: gates that spike in SNN mode, a subset of ``i, f, g, o, tanh_c`` that contains
+            ``f, o, tanh_c`` (Datta et al. Table 1: all five, or without ``i`` = "NS sig_i",
+            or without ``g`` = "NS tanh_g", the default).
+        encoding: first-layer input in SNN mode: ``"direct"`` (analog current every step) or
+            ``"poisson"`` (signed rate-coded spikes, inputs should lie in [-1, 1]).
+        bias_shift: add the optimal shift ``V/(2T)`` to every spiking neuron's input.
+        leak: initial leak ``lambda`` of every neuron (1 = IF).
+        learn_threshold: thresholds are trained in SNN mode.
+        learn_leak: leaks are trained in SNN mode.
+        surrogate: surrogate gradient name (see :data:`snnlstm.surrogate.SURROGATES`).
+        gamma: height of the triangular surrogate.
+        v_sig: hard-sigmoid threshold ``V_sig`` of the source activations (and initial SNN threshold).
+        v_tanh_pos: hard-tanh ``V_tanh+ > 0``.
+        v_tanh_neg: hard-tanh ``V_tanh- < 0``.
+        schedule: ``"pipelined"`` (T+N-1 wavefront) or ``"sequential"`` (reference T*N loop).
+        compile: fuse each SNN step with ``torch.compile`` (about 2x faster training; the first
+            forward pays a one-off compilation of roughly a minute on a CPU).
+
+    Shapes:
+        input ``[B, N, F]`` (batch_first); optional initial state ``(h0, c0)``, each ``[L, B, H]``.
+        Returns :class:`LSTMOutput`.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = True,
+        dropout: float = 0.0,
+        activation: Literal["hard", "standard"] = "hard",
+        mode: Mode = "ann",
+        timesteps: int = 2,
+        spiking_gates: Sequence[str] = DEFAULT_SPIKING_GATES,
+        encoding: Literal["direct", "poisson"] = "direct",
+        bias_shift: bool = True,
+        leak: float = 1.0,
+        learn_threshold: bool = True,
+        learn_leak: bool = True,
+        surrogate: str = "triangular",
+        gamma: float = 0.3,
+        v_sig: float = 4.0,
+        v_tanh_pos: float = 1.0,
+        v_tanh_neg: float = -1.0,
+        schedule: Schedule = "pipelined",
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_activation(activation)
+        check_encoding(encoding)
+        _check_choice("schedule", schedule, SCHEDULES)
+        if not v_sig > 0 or not v_tanh_pos > 0 or not v_tanh_neg < 0:
+            raise ValueError(
+                f"hard-activation thresholds need v_sig > 0, v_tanh_pos > 0, v_tanh_neg < 0; "
+                f"got {v_sig}, {v_tanh_pos}, {v_tanh_neg}"
+            )
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = dropout
+        self.activation = activation
+        self.encoding = encoding
+        self.bias_shift = bias_shift
+        self.learn_threshold = learn_threshold
+        self.learn_leak = learn_leak
+        self.v_sig, self.v_tanh_pos, self.v_tanh_neg = float(v_sig), float(v_tanh_pos), float(v_tanh_neg)
+        self.schedule = schedule
+        self.compile = compile
+        self.spiking_gates = check_spiking_gates(spiking_gates)
+        _check_timesteps(timesteps)
+        self.timesteps = timesteps
+
+        bound = 1.0 / math.sqrt(hidden_size)
+        for k in range(num_layers):
+            fan_in = input_size if k == 0 else hidden_size
+            for name, shape in (
+                (f"weight_ih_l{k}", (4 * hidden_size, fan_in)),
+                (f"weight_hh_l{k}", (4 * hidden_size, hidden_size)),
+            ) + (((f"bias_ih_l{k}", (4 * hidden_size,)), (f"bias_hh_l{k}", (4 * hidden_size,))) if bias else ()):
+                self.register_parameter(name, nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
+        self.neurons = nn.ModuleList(
+            GateNeurons(v_sig, v_tanh_pos, v_tanh_neg, leak, learn_threshold, learn_leak, surrogate, gamma)
+            for _ in range(num_layers)
+        )
+        self._stats_hooks: dict[int, Callable[["SpikingLSTM", SpikeStats], None]] = {}
+        #: set by the conversion callback while it measures pre-activations (ANN mode only)
+        self.calibration_observer: Any = None
+        self.mode = mode  # property: validates and sets requires_grad of thresholds/leaks
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def mode(self) -> str:
+        """``"ann"`` or ``"snn"``; setting it also (un)freezes thresholds and leaks."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        _check_choice("mode", mode, MODES)
+        self._mode = mode
+        for gate_neurons in self.neurons:
+            for neuron in gate_neurons.neurons().values():
+                if isinstance(neuron.threshold, nn.Parameter):
+                    neuron.threshold.requires_grad_(mode == "snn" and self.learn_threshold)
+                if isinstance(getattr(neuron, "threshold_neg", None), nn.Parameter):
+                    neuron.threshold_neg.requires_grad_(mode == "snn" and self.learn_threshold)
+                if isinstance(neuron.beta, nn.Parameter):
+                    neuron.beta.requires_grad_(mode == "snn" and self.learn_leak)
+
+    @property
+    def timesteps(self) -> int:
+        """SNN time steps T per input element."""
+        return self._timesteps
+
+    @timesteps.setter
+    def timesteps(self, timesteps: int) -> None:
+        _check_timesteps(timesteps)
+        self._timesteps = timesteps
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """Saved with the weights: the conversion settings (mode, T, spiking gates, encoding, shift).
+
+        A checkpoint written after an ANN-to-SNN conversion therefore loads as a spiking model.
+        """
+        return {
+            "mode": self.mode,
+            "timesteps": self.timesteps,
+            "spiking_gates": sorted(self.spiking_gates),
+            "encoding": self.encoding,
+            "bias_shift": self.bias_shift,
+        }
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore the settings saved by :meth:`get_extra_state`."""
+        self.configure(**state)
+
+    def configure(
+        self,
+        mode: str | None = None,
+        timesteps: int | None = None,
+        spiking_gates: Sequence[str] | None = None,
+        encoding: str | None = None,
+        bias_shift: bool | None = None,
+    ) -> None:
+        """Change conversion settings in place (None keeps the current value); validated."""
+        if spiking_gates is not None:
+            self.spiking_gates = check_spiking_gates(spiking_gates)
+        if encoding is not None:
+            check_encoding(encoding)
+            self.encoding = encoding
+        if bias_shift is not None:
+            self.bias_shift = bool(bias_shift)
+        if timesteps is not None:
+            self.timesteps = timesteps
+        if mode is not None:
+            self.mode = mode
+
+    def set_thresholds(self, fitted: Sequence[dict[str, float]] | None = None) -> None:
+        """Set every neuron's threshold from the source activations (the conversion step).
+
+        Args:
+            fitted: per layer, the output of :func:`snnlstm.calibration.fit_thresholds`; when None the
+                hard-activation thresholds ``v_sig``, ``v_tanh_pos``, ``v_tanh_neg`` are used directly.
+        """
+        if fitted is not None and len(fitted) != self.num_layers:
+            raise ValueError(f"expected fitted thresholds for {self.num_layers} layers, got {len(fitted)}")
+        with torch.no_grad():
+            for k, gate_neurons in enumerate(self.neurons):
+                values = fitted[k] if fitted is not None else {}
+                for gate in ("i", "f", "o"):
+                    getattr(gate_neurons, gate).threshold.fill_(values.get(gate, self.v_sig))
+                for gate in ("g", "tanh_c"):
+                    neuron = getattr(gate_neurons, gate)
+                    neuron.threshold.fill_(values.get(gate + "+", self.v_tanh_pos))
+                    neuron.threshold_neg.fill_(values.get(gate + "-", self.v_tanh_neg))
+
+    def spiking_parameters(self) -> list[nn.Parameter]:
+        """Thresholds and leaks of all neurons (the parameters SNN fine-tuning adds)."""
+        return [p for gate_neurons in self.neurons for p in gate_neurons.parameters()]
+
+    def register_stats_hook(self, hook: Callable[["SpikingLSTM", SpikeStats], None]) -> RemovableHandle:
+        """Call ``hook(module, stats)`` after every forward (how :class:`SpikeMonitor` listens).
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+        """
+        handle = RemovableHandle(self._stats_hooks)
+        self._stats_hooks[handle.id] = hook
+        return handle
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, mode={self.mode}, "
+            f"timesteps={self.timesteps}, activation={self.activation}, encoding={self.encoding}, "
+            f"spiking_gates={sorted(self.spiking_gates)}, bias_shift={self.bias_shift}, schedule={self.schedule}"
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _layer_weights(self, k: int) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Input weights ``[4H, F]``, recurrent weights transposed ``[H, 4H]`` and bias ``[4H]``,
+        gate rows reordered (i, f, o, g)."""
+        hid = self.hidden_size
+        perm = torch.tensor(_GATE_PERM, device=self.weight_hh_l0.device)
+
+        def reorder(w: Tensor) -> Tensor:
+            return w.view(4, hid, *w.shape[1:]).index_select(0, perm).reshape(w.shape)
+
+        w_ih = reorder(getattr(self, f"weight_ih_l{k}"))
+        w_hh_t = reorder(getattr(self, f"weight_hh_l{k}")).t()
+        b = reorder(getattr(self, f"bias_ih_l{k}") + getattr(self, f"bias_hh_l{k}")) if self.bias else None
+        return w_ih, w_hh_t, b
+
+    def _check_input(self, x: Tensor, state: tuple[Tensor, Tensor] | None) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"SpikingLSTM expects a tensor input, got {type(x).__name__} (PackedSequence is not supported)")
+        layout = "[batch, time, features]" if self.batch_first else "[time, batch, features]"
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"SpikingLSTM expects input of shape {layout} with features={self.input_size}, got {tuple(x.shape)}"
+            )
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"SpikingLSTM got an empty input of shape {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError("SpikingLSTM input contains NaN or infinite values; clean or impute the data first")
+        if state is not None:
+            batch = x.shape[0] if self.batch_first else x.shape[1]
+            want = (self.num_layers, batch, self.hidden_size)
+            for name, t in zip(("h0", "c0"), state):
+                if tuple(t.shape) != want:
+                    raise ValueError(f"initial state {name} must have shape {want}, got {tuple(t.shape)}")
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> LSTMOutput:
+        """Run the whole sequence.
+
+        Args:
+            x: ``[B, N, F]`` (``[N, B, F]`` if not batch_first), analog.
+            state: optional ``(h0, c0)``, each ``[L, B, H]``.
+
+        Returns:
+            :class:`LSTMOutput`.
+        """
+        self._check_input(x, state)
+        xt = x if not self.batch_first else x.transpose(0, 1)  # [N, B, F]
+        n_steps, batch = xt.shape[0], xt.shape[1]
+        zeros = xt.new_zeros(self.num_layers, batch, self.hidden_size)
+        h0, c0 = (zeros, zeros) if state is None else state
+        layer_in: Tensor = xt
+        direct = True
+        h_n, c_n, stats = [], [], []
+        for k in range(self.num_layers):
+            if self.mode == "ann":
+                out, h_last, c_last, layer_stats = self._ann_layer(k, layer_in, h0[k], c0[k])
+            else:
+                if k == 0 and self.encoding == "poisson":
+                    layer_in, direct = poisson_encode(xt, self.timesteps), False
+                out, h_last, c_last, layer_stats = self._snn_layer(k, layer_in, direct, h0[k], c0[k])
+                direct = False
+            h_n.append(h_last)
+            c_n.append(c_last)
+            stats.append(layer_stats)
+            if k < self.num_layers - 1 and self.dropout > 0 and self.training:
+                out = nn.functional.dropout(out, self.dropout, training=True)
+            layer_in = out
+        output = layer_in if self.mode == "ann" else layer_in.mean(dim=1)  # [N, B, H]
+        if self.batch_first:
+            output = output.transpose(0, 1)
+        result = LSTMOutput(output, LSTMState(torch.stack(h_n), torch.stack(c_n)), tuple(stats))
+        for hook in self._stats_hooks.values():
+            hook(self, result.stats)
+        return result
+
+    def _ann_layer(self, k: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor, LayerStats]:
+        """Non-spiking layer over ``x [N, B, F]``; returns outputs ``[N, B, H]``, ``h_N``, ``c_N``, stats."""
+        w_ih, w_hh_t, b = self._layer_weights(k)
+        proj = x @ w_ih.t()
+        if b is not None:
+            proj = proj + b
+        observer = self.calibration_observer
+        outs = []
+        for proj_n in proj.unbind(0):
+            z = proj_n + h @ w_hh_t
+            h, c = lstm_cell_step(z, c, self.activation, self.v_sig, self.v_tanh_pos, self.v_tanh_neg)
+            if observer is not None:
+                observer.update(k, z.detach(), c.detach())
+            outs.append(h)
+        n_steps, batch, fan_in = x.shape
+        hid = self.hidden_size
+        ann_mac, ann_ac = _ann_ops(n_steps * batch, fan_in, hid)
+        stats = LayerStats({}, n_steps * batch * hid, x.new_tensor(ann_ac), x.new_tensor(ann_mac), ann_ac, ann_mac, batch, 1, n_steps)
+        return torch.stack(outs), h, c, stats
+
+    def _snn_layer(
+        self, k: int, x: Tensor, direct: bool, h0: Tensor, c0: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, LayerStats]:
+        """Spiking layer. ``x`` is analog ``[N, B, F]`` (direct) or spikes ``[N, T, B, F]``.
+
+        Returns spikes ``h [N, T, B, H]``, time-averaged final ``h`` and ``c`` (``[B, H]``) and stats.
+        """
+        w_ih, w_hh_t, b = self._layer_weights(k)
+        gate_neurons = self.neurons[k]
+        params = gate_neurons.cell_params(
+            self.hidden_size, self.timesteps, self.bias_shift, self.spiking_gates, self.activation
+        )
+        spike_fn = gate_neurons.f.spike_grad
+        proj = x @ w_ih.t()
+        if b is not None:
+            proj = proj + b
+        run = _pipelined if self.schedule == "pipelined" else _sequential
+        step = _step_fn(self.compile)
+        h_nt, c_last, counts = run(proj, direct, w_hh_t, h0, c0, params, spike_fn, self.timesteps, step)
+        stats = self._snn_stats(x, direct, h_nt, counts, gate_neurons)
+        return h_nt, h_nt[-1].mean(dim=0), c_last.mean(dim=0), stats
+
+    def _snn_stats(
+        self, x: Tensor, direct: bool, h_nt: Tensor, counts: dict[str, Tensor], gate_neurons: GateNeurons
+    ) -> LayerStats:
+        n_steps, timesteps, batch, hid = h_nt.shape
+        fan_in = x.shape[-1]
+        with torch.no_grad():
+            spikes = {g: counts[g] for g in SPIKING_GATES if g in self.spiking_gates}
+            spikes["h"] = h_nt.detach().ne(0).sum().to(h_nt.dtype)
+            recurrent_nnz = h_nt[:-1].detach().ne(0).sum().to(h_nt.dtype)
+            steps = n_steps * timesteps * batch
+            ac = 4 * hid * recurrent_nnz + steps * (4 * hid + hid)
+            mac = h_nt.new_zeros(())
+            if direct:
+                mac = mac + n_steps * batch * 4 * hid * fan_in
+            else:
+                ac = ac + 4 * hid * x.detach().ne(0).sum().to(h_nt.dtype)
+            spiking_neurons = hid * len(self.spiking_gates)
+            leaky = any(float(n.effective_leak()) != 1.0 for g, n in gate_neurons.neurons().items() if g in self.spiking_gates)
+            if leaky:
+                mac = mac + steps * spiking_neurons
+            else:
+                ac = ac + steps * spiking_neurons
+        ann_mac, ann_ac = _ann_ops(n_steps * batch, fan_in, hid)
+        return LayerStats(spikes, steps * hid, ac, mac, ann_ac, ann_mac, batch, timesteps, n_steps)
+
+
+def _ann_ops(elements: int, fan_in: int, hidden: int) -> tuple[float, float]:
+    """(MAC, AC) of the iso-architecture non-spiking LSTM layer for ``elements = N * B`` cell steps."""
+    mac = elements * (4 * hidden * (fan_in + hidden) + 3 * hidden)
+    ac = elements * (4 * hidden + hidden)
+    return float(mac), float(ac)
+
+
+def _new_counts(proto: Tensor, hidden: int) -> Tensor:
+    """Spike-count accumulator: ``[3H]`` per-unit counts of i, f, o, then g and tanh_c totals."""
+    return proto.new_zeros(3 * hidden + 2)
+
+
+def _snn_step(
+    x_proj: Tensor,
+    h_in: Tensor,
+    c_in: Tensor,
+    mem: CellMembranes,
+    w_hh_t: Tensor,
+    p: SpikingCellParams,
+    spike_fn: Callable[[Tensor], Tensor],
+) -> tuple[SpikingCellOutput, Tensor]:
+    """Recurrent projection + :func:`spiking_cell_step` + this step's spike counts (``[3H + 2]``).
+
+    One function so that ``compile=True`` fuses all of it into one kernel graph.
+    """
+    out = spiking_cell_step(x_proj + h_in @ w_hh_t, c_in, mem, p, spike_fn)
+    with torch.no_grad():
+        sig = out.sig_spikes.detach()
+        counts = torch.cat(
+            [
+                sig.reshape(-1, sig.shape[-1]).sum(0),
+                out.g.detach().ne(0).sum().to(sig.dtype).view(1),
+                out.c_spikes.detach().ne(0).sum().to(sig.dtype).view(1),
+            ]
+        )
+    return out, counts
+
+
+_COMPILED_STEP: Callable[..., tuple[SpikingCellOutput, Tensor]] | None = None
+
+
+def _step_fn(compile: bool) -> Callable[..., tuple[SpikingCellOutput, Tensor]]:
+    """The eager step, or its ``torch.compile``-d version (built once per process)."""
+    global _COMPILED_STEP
+    if not compile:
+        return _snn_step
+    if _COMPILED_STEP is None:
+        _COMPILED_STEP = torch.compile(_snn_step, dynamic=True)
+    return _COMPILED_STEP
+
+
+def _finish_counts(counts: Tensor, hidden: int) -> dict[str, Tensor]:
+    i, f, o = counts[: 3 * hidden].view(3, hidden).sum(1)
+    return {"i": i, "f": f, "o": o, "g": counts[3 * hidden], "tanh_c": counts[3 * hidden + 1]}
+
+
+def _pipelined(
+    proj: Tensor,
+    direct: bool,
+    w_hh_t: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    p: SpikingCellParams,
+    spike_fn: Callable[[Tensor], Tensor],
+    timesteps: int,
+    step: Callable[..., tuple[SpikingCellOutput, Tensor]] = _snn_step,
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """T+N-1 wavefront schedule.
+
+    At wavefront ``d`` the elements ``n_lo..n_hi`` (``n_lo = max(0, d-T+1)``, ``n_hi = min(d, N-1)``)
+    are in flight, element ``n`` at its step ``t = d - n``; they form one batch ``[A, B, ...]``.
+    Membranes follow their element (drop the finished one, append a fresh one); ``h``/``c`` inputs
+    are the previous wavefront's outputs shifted by one element, with ``(h0, c0)`` for element 0.
+
+    Args:
+        proj: input projections ``[N, B, 4H]`` (direct) or ``[N, T, B, 4H]`` (spike inputs).
+
+    Returns:
+        ``h`` spikes ``[N, T, B, H]``, the last element's ``c`` over its T steps ``[T, B, H]``, counts.
+    """
+    n_steps, batch, hid, t_max = proj.shape[0], proj.shape[-2], h0.shape[-1], timesteps
+    # per-cell projections as a list: slicing one big tensor per step would make autograd allocate
+    # (and zero-fill) a full-size gradient for every slice in the backward pass
+    cells = proj.unbind(0) if direct else proj.reshape(n_steps * t_max, batch, 4 * hid).unbind(0)
+    h_init, c_init = h0.unsqueeze(0), c0.unsqueeze(0)
+    fresh = CellMembranes(proj.new_zeros(1, batch, 3 * hid), proj.new_zeros(1, batch, hid), proj.new_zeros(1, batch, hid))
+    mem = CellMembranes(*(m[:0] for m in fresh))
+    h_prev, c_prev = h_init[:0], c_init[:0]
+    outs, order, c_last = [], [], []
+    counts = _new_counts(proj, hid)
+    for d in range(n_steps + t_max - 1):
+        n_lo, n_hi = max(0, d - t_max + 1), min(d, n_steps - 1)
+        drop, new = int(d >= t_max), d < n_steps
+        mem = CellMembranes(*((torch.cat([m[drop:], z]) if new else m[drop:]) for m, z in zip(mem, fresh)))
+        keep = h_prev.shape[0] - int(d >= n_steps)
+        h_in, c_in = h_prev[:keep], c_prev[:keep]
+        if d < t_max:
+            h_in, c_in = torch.cat([h_init, h_in]), torch.cat([c_init, c_in])
+        if direct:
+            x_proj = torch.stack(cells[n_lo : n_hi + 1])
+        elif t_max == 1:
+            x_proj = cells[d].unsqueeze(0)
+        else:  # cell (n, d - n) sits at flat index n * T + d - n = n * (T - 1) + d
+            x_proj = torch.stack(cells[n_lo * (t_max - 1) + d : n_hi * (t_max - 1) + d + 1 : t_max - 1])
+        out, step_counts = step(x_proj, h_in, c_in, mem, w_hh_t, p, spike_fn)
+        counts += step_counts
+        mem, h_prev, c_prev = out.mem, out.h, out.c
+        outs.append(out.h)
+        order.extend(n * t_max + (d - n) for n in range(n_lo, n_hi + 1))
+        if n_hi == n_steps - 1:
+            c_last.append(out.c[-1])
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    h_nt = torch.cat(outs).index_select(0, inverse.to(proj.device)).view(n_steps, t_max, batch, hid)
+    return h_nt, torch.stack(c_last), _finish_counts(counts, hid)
+
+
+def _sequential(
+    proj: Tensor,
+    direct: bool,
+    w_hh_t: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    p: SpikingCellParams,
+    spike_fn: Callable[[Tensor], Tensor],
+    timesteps: int,
+    step: Callable[..., tuple[SpikingCellOutput, Tensor]] = _snn_step,
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """Reference T*N schedule: for each element n, for each step t (same model as :func:`_pipelined`)."""
+    n_steps, batch, hid = proj.shape[0], proj.shape[-2], h0.shape[-1]
+    h_prev = [h0] * timesteps
+    c_prev = [c0] * timesteps
+    counts = _new_counts(proj, hid)
+    outs = []
+    for proj_n in proj.unbind(0):
+        mem = CellMembranes(proj.new_zeros(batch, 3 * hid), proj.new_zeros(batch, hid), proj.new_zeros(batch, hid))
+        for t in range(timesteps):
+            x_proj = proj_n if direct else proj_n[t]
+            out, step_counts = step(x_proj, h_prev[t], c_prev[t], mem, w_hh_t, p, spike_fn)
+            counts += step_counts
+            mem, h_prev[t], c_prev[t] = out.mem, out.h, out.c
+        outs.append(torch.stack(h_prev))
+    return torch.stack(outs), torch.stack(c_prev), _finish_counts(counts, hid)
+
+
+class LSTMCompat(SpikingLSTM):
+    """:class:`SpikingLSTM` that answers like ``torch.nn.LSTM``: ``output, (h_n, c_n)``.
+
+    Built by :meth:`from_torch` from an ``nn.LSTM`` whose Parameter objects it takes over (so an
+    optimizer that holds them keeps training them, with its state); spike statistics reach
+    listeners through :meth:`register_stats_hook`.
+    """
+
+    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:  # type: ignore[override]
+        result = super().forward(x, hx)
+        return result.output, (result.state.h, result.state.c)
+
+    @classmethod
+    def from_torch(cls, lstm: nn.LSTM, **kwargs: Any) -> "LSTMCompat":
+        """Wrap a unidirectional ``nn.LSTM`` (no projection), reusing its Parameter objects.
+
+        Args:
+            lstm: the module to replace.
+            **kwargs: further :class:`SpikingLSTM` arguments (``activation`` defaults to
+                ``"standard"`` so that the result computes exactly what ``lstm`` did).
+
+        Raises:
+            ValueError: bidirectional or projected LSTMs (not convertible).
+        """
+        if lstm.bidirectional or getattr(lstm, "proj_size", 0):
+            raise ValueError("only unidirectional nn.LSTM layers without proj_size can be converted to spiking LSTMs")
+        kwargs.setdefault("activation", "standard")
+        new = cls(
+            lstm.input_size,
+            lstm.hidden_size,
+            num_layers=lstm.num_layers,
+            bias=lstm.bias,
+            batch_first=lstm.batch_first,
+            dropout=lstm.dropout,
+            **kwargs,
+        )
+        for name, param in lstm.named_parameters(recurse=False):
+            setattr(new, name, param)
+        device = next(lstm.parameters()).device
+        return new.to(device)

@@ -1,0 +1,5 @@
+"""LightningModules of snnlstm."""
+
+from .classifier import SequenceClassifier, spiking_layers
+
+__all__ = ["SequenceClassifier", "spiking_layers"]

@@ -1,0 +1,214 @@
+"""``SequenceClassifier``: LSTM layers (spiking or not) + a non-spiking FC head, as a LightningModule."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Sequence
+
+import torch
+from lightning import LightningModule
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from ..layers import DEFAULT_SPIKING_GATES, MODES, SpikingLSTM
+
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
+EVAL_MODES: tuple[str, ...] = ("auto", "ann", "snn")
+
+
+def spiking_layers(module: nn.Module) -> list[SpikingLSTM]:
+    """Every :class:`SpikingLSTM` inside ``module`` (found by type)."""
+    return [m for m in module.modules() if isinstance(m, SpikingLSTM)]
+
+
+class SequenceClassifier(LightningModule):
+    """Classify a sequence from the last element's LSTM output.
+
+    ``logits = head(h_N)`` where ``h_N`` is the last layer's output for the last input element (the
+    spike rate over T steps in SNN mode) and ``head`` is ``[Linear -> ReLU]* -> Linear`` (never spiking).
+
+    Args:
+        input_size: features per step (linked from the DataModule by the CLI).
+        num_classes: classes (linked from the DataModule).
+        seq_len: sequence length N (linked from the DataModule; informational, used for latency reports).
+        hidden_size: LSTM hidden units per layer.
+        num_layers: stacked LSTM layers.
+        head_sizes: hidden widths of the FC head (``[]`` = one Linear; ``[32]`` = GSC's FC(32)->FC(C)).
+        dropout: dropout between LSTM layers and before the head.
+        activation, mode, timesteps, spiking_gates, encoding, bias_shift, leak, learn_threshold,
+            learn_leak, surrogate, gamma, v_sig, v_tanh_pos, v_tanh_neg, compile: see
+            :class:`snnlstm.layers.SpikingLSTM`.
+        optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
+        lr: learning rate of the weights.
+        spiking_lr: learning rate of thresholds and leaks (default: ``lr``).
+        weight_decay: weight decay of the weights (never of thresholds/leaks).
+        eval_timesteps: T used by ``test`` (None keeps the training T): sweeps one checkpoint over T.
+        eval_mode: mode used by ``test``: ``auto`` (as trained/converted), ``ann`` or ``snn``.
+    """
+
+    def __init__(
+        self,
+        input_size: int = 28,
+        num_classes: int = 10,
+        seq_len: int | None = None,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        head_sizes: Sequence[int] = (),
+        dropout: float = 0.0,
+        activation: Literal["hard", "standard"] = "hard",
+        mode: Literal["ann", "snn"] = "ann",
+        timesteps: int = 2,
+        spiking_gates: Sequence[str] = DEFAULT_SPIKING_GATES,
+        encoding: Literal["direct", "poisson"] = "direct",
+        bias_shift: bool = True,
+        leak: float = 1.0,
+        learn_threshold: bool = True,
+        learn_leak: bool = True,
+        surrogate: str = "triangular",
+        gamma: float = 0.3,
+        v_sig: float = 4.0,
+        v_tanh_pos: float = 1.0,
+        v_tanh_neg: float = -1.0,
+        compile: bool = False,
+        optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam",
+        lr: float = 1e-3,
+        spiking_lr: float | None = None,
+        weight_decay: float = 0.0,
+        eval_timesteps: int | None = None,
+        eval_mode: Literal["auto", "ann", "snn"] = "auto",
+    ) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+        if eval_mode not in EVAL_MODES:
+            raise ValueError(f"unknown eval_mode {eval_mode!r}; allowed: {', '.join(EVAL_MODES)}")
+        if eval_timesteps is not None and (isinstance(eval_timesteps, bool) or eval_timesteps < 1):
+            raise ValueError(f"eval_timesteps must be None or an integer >= 1, got {eval_timesteps!r}")
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        if any(int(w) < 1 for w in head_sizes):
+            raise ValueError(f"head_sizes must be positive integers, got {list(head_sizes)}")
+        self.save_hyperparameters()
+        self.lstm = SpikingLSTM(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            activation=activation,
+            mode=mode,
+            timesteps=timesteps,
+            spiking_gates=spiking_gates,
+            encoding=encoding,
+            bias_shift=bias_shift,
+            leak=leak,
+            learn_threshold=learn_threshold,
+            learn_leak=learn_leak,
+            surrogate=surrogate,
+            gamma=gamma,
+            v_sig=v_sig,
+            v_tanh_pos=v_tanh_pos,
+            v_tanh_neg=v_tanh_neg,
+            compile=compile,
+        )
+        layers: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
+        width = hidden_size
+        for size in head_sizes:
+            layers += [nn.Linear(width, int(size)), nn.ReLU()]
+            width = int(size)
+        layers.append(nn.Linear(width, num_classes))
+        self.head = nn.Sequential(*layers)
+        self.criterion = nn.CrossEntropyLoss()
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.val_acc_best = MaxMetric()
+        self._saved_eval_state: list[tuple[str, int]] | None = None
+
+    # ------------------------------------------------------------------ model
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``[B, num_classes]`` for inputs ``[B, N, input_size]``."""
+        out = self.lstm(x)
+        return self.head(out.output[:, -1])
+
+    def set_timesteps(self, timesteps: int) -> None:
+        """Use ``timesteps`` SNN steps per element in every spiking layer."""
+        for layer in spiking_layers(self):
+            layer.timesteps = timesteps
+
+    def set_mode(self, mode: str) -> None:
+        """Run every LSTM layer as ``"ann"`` or ``"snn"``."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+        for layer in spiking_layers(self):
+            layer.mode = mode
+
+    # ------------------------------------------------------------------ steps
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.criterion(logits, y)
+        acc, mean_loss = getattr(self, f"{stage}_acc"), getattr(self, f"{stage}_loss")
+        acc(logits, y)
+        mean_loss(loss)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
+        if on_step:
+            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(x).argmax(dim=-1)
+
+    def on_test_start(self) -> None:
+        layers = spiking_layers(self)
+        self._saved_eval_state = [(layer.mode, layer.timesteps) for layer in layers]
+        if self.hparams.eval_mode != "auto":
+            self.set_mode(self.hparams.eval_mode)
+        if self.hparams.eval_timesteps is not None:
+            self.set_timesteps(self.hparams.eval_timesteps)
+
+    def on_test_end(self) -> None:
+        if self._saved_eval_state is not None:
+            for layer, (mode, timesteps) in zip(spiking_layers(self), self._saved_eval_state):
+                layer.mode, layer.timesteps = mode, timesteps
+            self._saved_eval_state = None
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Weights with ``lr``/``weight_decay``; thresholds and leaks (frozen until the model is in SNN
+        mode) in their own group with ``spiking_lr`` and no weight decay."""
+        hp = self.hparams
+        spiking = {id(p) for layer in spiking_layers(self) for p in layer.spiking_parameters()}
+        weights = [p for p in self.parameters() if id(p) not in spiking]
+        extra = [p for p in self.parameters() if id(p) in spiking]
+        groups = [
+            {"params": weights, "weight_decay": hp.weight_decay},
+            {"params": extra, "weight_decay": 0.0, "lr": hp.spiking_lr or hp.lr},
+        ]
+        if hp.optimizer == "adam":
+            return torch.optim.Adam(groups, lr=hp.lr)
+        if hp.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=hp.lr)
+        if hp.optimizer == "rmsprop":
+            return torch.optim.RMSprop(groups, lr=hp.lr)
+        return torch.optim.SGD(groups, lr=hp.lr, momentum=0.9)

@@ -1,0 +1,57 @@
+"""Spike and operation counts returned by every spiking LSTM forward pass.
+
+A :class:`LayerStats` is produced per LSTM layer per forward call and flows out of the layer as
+the third field of :class:`snnlstm.layers.LSTMOutput`; nothing is stored on the module. Counts are
+summed over the batch, the sequence (N elements), the SNN time steps (T) and the hidden units (H).
+
+Operation model (per layer, per input element; F inputs, H hidden units, T time steps):
+
+* non-spiking LSTM: ``MAC = 4H(F + H) + 3H`` (gate matmuls; f*c, i*g, o*tanh(c)),
+  ``AC = 4H + H`` (bias adds; c = f*c + i*g sum).
+* spiking LSTM: every non-zero input or recurrent spike drives ``4H`` accumulates
+  (``AC += 4H * nnz``); an analog input (direct encoding, first layer) costs ``MAC = 4H*F`` once per
+  element (the projection is reused over the T steps); each step adds the bias/shift (``4H`` AC),
+  the c-sum (``H`` AC) and one membrane update per spiking neuron (AC for IF, MAC when the leak
+  differs from 1). Products with a spike (0/±1) are selections and cost nothing.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from torch import Tensor
+
+#: Names of the gate neuron populations of one LSTM layer, in reporting order.
+GATE_NAMES: tuple[str, ...] = ("i", "f", "g", "o", "tanh_c")
+
+
+class LayerStats(NamedTuple):
+    """Spike and synaptic-operation counts of one LSTM layer for one forward call.
+
+    Attributes:
+        spikes: gate name (``"i", "f", "g", "o", "tanh_c"``, spiking gates only, plus ``"h"`` for
+            the layer output) -> number of non-zero neuron outputs, a detached 0-dim float tensor.
+            Empty in ANN mode.
+        neuron_steps: number of neuron updates per gate, ``B * N * T * H`` (``B * N * H`` in ANN mode).
+        ac: accumulate operations of this layer as run (0-dim float tensor).
+        mac: multiply-accumulate operations of this layer as run (0-dim float tensor).
+        ann_ac: accumulates of the iso-architecture non-spiking LSTM on the same batch (float).
+        ann_mac: multiply-accumulates of the iso-architecture non-spiking LSTM on the same batch.
+        samples: batch size B.
+        timesteps: SNN time steps T per element (1 in ANN mode).
+        seq_len: number of input elements N.
+    """
+
+    spikes: dict[str, Tensor]
+    neuron_steps: int
+    ac: Tensor
+    mac: Tensor
+    ann_ac: float
+    ann_mac: float
+    samples: int
+    timesteps: int
+    seq_len: int
+
+
+#: One :class:`LayerStats` per LSTM layer, first layer first.
+SpikeStats = tuple[LayerStats, ...]
