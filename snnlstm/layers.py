@@ -17,6 +17,7 @@ both give the same outputs.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any, Callable, Literal, NamedTuple, Sequence
 
 import torch
@@ -25,13 +26,7 @@ from torch.utils.hooks import RemovableHandle
 
 from .encoding import check_encoding, poisson_encode
 from .functional.activations import check_activation
-from .functional.cells import (
-    CellMembranes,
-    SpikingCellOutput,
-    SpikingCellParams,
-    lstm_cell_step,
-    spiking_cell_step,
-)
+from .functional.cells import CellMembranes, SpikingCellParams, lstm_cell_step, spiking_cell_step
 from .neurons import IFNeuron, TernaryNeuron
 from .stats import LayerStats, SpikeStats
 
@@ -262,7 +257,7 @@ class SpikingLSTM(nn.Module):
             GateNeurons(v_sig, v_tanh_pos, v_tanh_neg, leak, learn_threshold, learn_leak, surrogate, gamma)
             for _ in range(num_layers)
         )
-        self._stats_hooks: dict[int, Callable[["SpikingLSTM", SpikeStats], None]] = {}
+        self._stats_hooks: OrderedDict[int, Callable[["SpikingLSTM", SpikeStats], None]] = OrderedDict()
         #: set by the conversion callback while it measures pre-activations (ANN mode only)
         self.calibration_observer: Any = None
         self.mode = mode  # property: validates and sets requires_grad of thresholds/leaks
@@ -524,25 +519,31 @@ def _ann_ops(elements: int, fan_in: int, hidden: int) -> tuple[float, float]:
     return float(mac), float(ac)
 
 
-def _new_counts(proto: Tensor, hidden: int) -> Tensor:
-    """Spike-count accumulator: ``[3H]`` per-unit counts of i, f, o, then g and tanh_c totals."""
-    return proto.new_zeros(3 * hidden + 2)
-
-
 def _snn_step(
     x_proj: Tensor,
-    h_in: Tensor,
-    c_in: Tensor,
-    mem: CellMembranes,
+    hc_in: Tensor,
+    mem: Tensor,
     w_hh_t: Tensor,
     p: SpikingCellParams,
     spike_fn: Callable[[Tensor], Tensor],
-) -> tuple[SpikingCellOutput, Tensor]:
-    """Recurrent projection + :func:`spiking_cell_step` + this step's spike counts (``[3H + 2]``).
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Recurrent projection + :func:`spiking_cell_step` + spike counts, on packed tensors.
 
-    One function so that ``compile=True`` fuses all of it into one kernel graph.
+    Args:
+        x_proj: input projections of the cells ``[..., 4H]``.
+        hc_in: ``[h; c]`` of the previous element at the same step, ``[..., 2H]``.
+        mem: membranes ``[sig (3H); g (H); tanh_c (H)]``, ``[..., 5H]``.
+        w_hh_t: recurrent weights ``[H, 4H]``.
+
+    Returns:
+        ``(hc, mem, counts)``: new ``[h; c]``, membranes, and this step's spike counts ``[3H + 2]``
+        (per-unit i, f, o counts, then g and tanh_c totals). One function so that ``compile=True``
+        fuses all of it; packing keeps the per-step bookkeeping outside to a single cat per tensor.
     """
-    out = spiking_cell_step(x_proj + h_in @ w_hh_t, c_in, mem, p, spike_fn)
+    hidden = hc_in.shape[-1] // 2
+    h_in, c_in = hc_in.split(hidden, dim=-1)
+    membranes = CellMembranes(*mem.split([3 * hidden, hidden, hidden], dim=-1))
+    out = spiking_cell_step(x_proj + h_in @ w_hh_t, c_in, membranes, p, spike_fn)
     with torch.no_grad():
         sig = out.sig_spikes.detach()
         counts = torch.cat(
@@ -552,13 +553,14 @@ def _snn_step(
                 out.c_spikes.detach().ne(0).sum().to(sig.dtype).view(1),
             ]
         )
-    return out, counts
+    return torch.cat([out.h, out.c], dim=-1), torch.cat(out.mem, dim=-1), counts
 
 
-_COMPILED_STEP: Callable[..., tuple[SpikingCellOutput, Tensor]] | None = None
+StepFn = Callable[..., tuple[Tensor, Tensor, Tensor]]
+_COMPILED_STEP: StepFn | None = None
 
 
-def _step_fn(compile: bool) -> Callable[..., tuple[SpikingCellOutput, Tensor]]:
+def _step_fn(compile: bool) -> StepFn:
     """The eager step, or its ``torch.compile``-d version (built once per process)."""
     global _COMPILED_STEP
     if not compile:
@@ -568,9 +570,10 @@ def _step_fn(compile: bool) -> Callable[..., tuple[SpikingCellOutput, Tensor]]:
     return _COMPILED_STEP
 
 
-def _finish_counts(counts: Tensor, hidden: int) -> dict[str, Tensor]:
-    i, f, o = counts[: 3 * hidden].view(3, hidden).sum(1)
-    return {"i": i, "f": f, "o": o, "g": counts[3 * hidden], "tanh_c": counts[3 * hidden + 1]}
+def _finish_counts(counts: list[Tensor], hidden: int) -> dict[str, Tensor]:
+    total = torch.stack(counts).sum(0)
+    i, f, o = total[: 3 * hidden].view(3, hidden).sum(1)
+    return {"i": i, "f": f, "o": o, "g": total[3 * hidden], "tanh_c": total[3 * hidden + 1]}
 
 
 def _pipelined(
@@ -582,7 +585,7 @@ def _pipelined(
     p: SpikingCellParams,
     spike_fn: Callable[[Tensor], Tensor],
     timesteps: int,
-    step: Callable[..., tuple[SpikingCellOutput, Tensor]] = _snn_step,
+    step: StepFn = _snn_step,
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """T+N-1 wavefront schedule.
 
@@ -601,36 +604,33 @@ def _pipelined(
     # per-cell projections as a list: slicing one big tensor per step would make autograd allocate
     # (and zero-fill) a full-size gradient for every slice in the backward pass
     cells = proj.unbind(0) if direct else proj.reshape(n_steps * t_max, batch, 4 * hid).unbind(0)
-    h_init, c_init = h0.unsqueeze(0), c0.unsqueeze(0)
-    fresh = CellMembranes(proj.new_zeros(1, batch, 3 * hid), proj.new_zeros(1, batch, hid), proj.new_zeros(1, batch, hid))
-    mem = CellMembranes(*(m[:0] for m in fresh))
-    h_prev, c_prev = h_init[:0], c_init[:0]
-    outs, order, c_last = [], [], []
-    counts = _new_counts(proj, hid)
+    hc_init = torch.cat([h0, c0], dim=-1).unsqueeze(0)
+    fresh = proj.new_zeros(1, batch, 5 * hid)
+    mem, hc_prev = fresh[:0], hc_init[:0]
+    outs, order, c_last, counts = [], [], [], []
     for d in range(n_steps + t_max - 1):
         n_lo, n_hi = max(0, d - t_max + 1), min(d, n_steps - 1)
-        drop, new = int(d >= t_max), d < n_steps
-        mem = CellMembranes(*((torch.cat([m[drop:], z]) if new else m[drop:]) for m, z in zip(mem, fresh)))
-        keep = h_prev.shape[0] - int(d >= n_steps)
-        h_in, c_in = h_prev[:keep], c_prev[:keep]
-        if d < t_max:
-            h_in, c_in = torch.cat([h_init, h_in]), torch.cat([c_init, c_in])
+        drop = int(d >= t_max)  # element d - T finished last wavefront
+        mem = torch.cat([mem[drop:], fresh]) if d < n_steps else mem[drop:]
+        hc_in = hc_prev[: hc_prev.shape[0] - int(d >= n_steps)]
+        if d < t_max:  # element 0 reads the initial state at every one of its steps
+            hc_in = torch.cat([hc_init, hc_in])
         if direct:
             x_proj = torch.stack(cells[n_lo : n_hi + 1])
         elif t_max == 1:
             x_proj = cells[d].unsqueeze(0)
         else:  # cell (n, d - n) sits at flat index n * T + d - n = n * (T - 1) + d
             x_proj = torch.stack(cells[n_lo * (t_max - 1) + d : n_hi * (t_max - 1) + d + 1 : t_max - 1])
-        out, step_counts = step(x_proj, h_in, c_in, mem, w_hh_t, p, spike_fn)
-        counts += step_counts
-        mem, h_prev, c_prev = out.mem, out.h, out.c
-        outs.append(out.h)
+        hc_prev, mem, step_counts = step(x_proj, hc_in, mem, w_hh_t, p, spike_fn)
+        counts.append(step_counts)
+        outs.append(hc_prev)
         order.extend(n * t_max + (d - n) for n in range(n_lo, n_hi + 1))
         if n_hi == n_steps - 1:
-            c_last.append(out.c[-1])
+            c_last.append(hc_prev[-1, :, hid:])
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))
-    h_nt = torch.cat(outs).index_select(0, inverse.to(proj.device)).view(n_steps, t_max, batch, hid)
+    h_all = torch.cat(outs)[..., :hid]
+    h_nt = h_all.index_select(0, inverse.to(proj.device)).view(n_steps, t_max, batch, hid)
     return h_nt, torch.stack(c_last), _finish_counts(counts, hid)
 
 
@@ -643,23 +643,21 @@ def _sequential(
     p: SpikingCellParams,
     spike_fn: Callable[[Tensor], Tensor],
     timesteps: int,
-    step: Callable[..., tuple[SpikingCellOutput, Tensor]] = _snn_step,
+    step: StepFn = _snn_step,
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """Reference T*N schedule: for each element n, for each step t (same model as :func:`_pipelined`)."""
-    n_steps, batch, hid = proj.shape[0], proj.shape[-2], h0.shape[-1]
-    h_prev = [h0] * timesteps
-    c_prev = [c0] * timesteps
-    counts = _new_counts(proj, hid)
-    outs = []
+    batch, hid = proj.shape[-2], h0.shape[-1]
+    hc_prev = [torch.cat([h0, c0], dim=-1)] * timesteps
+    counts, outs = [], []
     for proj_n in proj.unbind(0):
-        mem = CellMembranes(proj.new_zeros(batch, 3 * hid), proj.new_zeros(batch, hid), proj.new_zeros(batch, hid))
+        mem = proj.new_zeros(batch, 5 * hid)
         for t in range(timesteps):
             x_proj = proj_n if direct else proj_n[t]
-            out, step_counts = step(x_proj, h_prev[t], c_prev[t], mem, w_hh_t, p, spike_fn)
-            counts += step_counts
-            mem, h_prev[t], c_prev[t] = out.mem, out.h, out.c
-        outs.append(torch.stack(h_prev))
-    return torch.stack(outs), torch.stack(c_prev), _finish_counts(counts, hid)
+            hc_prev[t], mem, step_counts = step(x_proj, hc_prev[t], mem, w_hh_t, p, spike_fn)
+            counts.append(step_counts)
+        outs.append(torch.stack(hc_prev))
+    hc = torch.stack(outs)
+    return hc[..., :hid], hc[-1, :, :, hid:], _finish_counts(counts, hid)
 
 
 class LSTMCompat(SpikingLSTM):

@@ -1,0 +1,267 @@
+"""Spike-rate / synaptic-operation / energy monitoring of every spiking LSTM in any LightningModule."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Sequence
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import Tensor
+from torch.utils.hooks import RemovableHandle
+
+from snnlstm.energy import E_AC_PJ, E_MAC_PJ, check_energy_costs
+from snnlstm.layers import SpikingLSTM
+from snnlstm.metrics import SpikeStatsMetric
+from snnlstm.stats import SpikeStats
+
+#: Stages a :class:`SpikeMonitor` can watch (also the prefixes of the logged keys).
+MONITOR_STAGES: tuple[str, ...] = ("train", "val", "test")
+
+
+def current_stage(trainer: pl.Trainer) -> str | None:
+    """``"train"``, ``"val"`` or ``"test"`` for the loop the trainer is running; None otherwise
+    (sanity checking, prediction, no loop)."""
+    if trainer.sanity_checking:
+        return None
+    if trainer.training:
+        return "train"
+    if trainer.validating:
+        return "val"
+    if trainer.testing:
+        return "test"
+    return None
+
+
+class SpikeMonitor(Callback):
+    """Log firing rates, sparsity, synaptic operations and the energy ratio of every spiking LSTM.
+
+    Every :class:`snnlstm.layers.SpikingLSTM` submodule of the LightningModule (found by type, so
+    :class:`snnlstm.layers.LSTMCompat` layers that replaced ``nn.LSTM`` in foreign models count too)
+    gets a stats hook; each forward's :data:`snnlstm.stats.SpikeStats` is added to one
+    :class:`snnlstm.metrics.SpikeStatsMetric` per (stage, module). At the end of each train / val /
+    test epoch the metrics are computed (summed over all processes), logged through
+    ``pl_module.log_dict`` (so every attached logger, wandb included, receives them) and reset.
+
+    Logged keys (``stage`` in ``train``, ``val``, ``test``; ``name`` = the module's name in
+    ``pl_module.named_modules()``, e.g. ``lstm`` or ``encoder.rnn``; ``key`` as in
+    :func:`snnlstm.metrics._spike_stats_compute`, e.g. ``l0.f/rate``, ``rate``, ``energy_ratio``):
+
+    * ``{stage}/spikes/{name}/{key}``
+    * ``{stage}/energy_ratio``: all modules, ``sum(E_ANN) / sum(E_SNN)`` (energy-weighted mean).
+    * ``{stage}/firing_rate`` and ``{stage}/sparsity`` (``1 - firing_rate``): total spikes over total
+      updates of all spiking gate neurons of all modules (absent while every module runs as an ANN).
+
+    Modules are re-scanned at the start of every epoch and at its first batch, so layers swapped in later (e.g. by the
+    ANN-to-SNN conversion callback) are picked up; hooks are removed in ``teardown``.
+
+    Args:
+        e_mac_pj: energy per multiply-accumulate in pJ (45 nm: 4.6).
+        e_ac_pj: energy per accumulate in pJ (45 nm: 0.9).
+        stages: stages to monitor, a subset of ``train``, ``val``, ``test``.
+        log_per_gate: also log the per-layer per-gate keys ``l{k}.{gate}/rate|sparsity``.
+
+    Attributes:
+        latest: stage -> the numbers last logged for that stage as floats, keys without the
+            ``{stage}/`` prefix (e.g. ``monitor.latest["test"]["energy_ratio"]`` after ``trainer.test``).
+    """
+
+    def __init__(
+        self,
+        e_mac_pj: float = E_MAC_PJ,
+        e_ac_pj: float = E_AC_PJ,
+        stages: Sequence[str] = MONITOR_STAGES,
+        log_per_gate: bool = True,
+    ) -> None:
+        super().__init__()
+        check_energy_costs(e_mac_pj, e_ac_pj)
+        if isinstance(stages, str):
+            stages = [stages]
+        stages = list(dict.fromkeys(stages))
+        unknown = [s for s in stages if s not in MONITOR_STAGES]
+        if unknown or not stages:
+            raise ValueError(
+                f"unknown SpikeMonitor stage(s) {unknown}; allowed: {', '.join(MONITOR_STAGES)}"
+                if unknown
+                else f"SpikeMonitor needs at least one stage; allowed: {', '.join(MONITOR_STAGES)}"
+            )
+        self.e_mac_pj = float(e_mac_pj)
+        self.e_ac_pj = float(e_ac_pj)
+        self.stages: tuple[str, ...] = tuple(stages)
+        self.log_per_gate = bool(log_per_gate)
+        self.latest: dict[str, dict[str, float]] = {}
+        self._trainer: pl.Trainer | None = None
+        #: module name -> (module, hook handle)
+        self._hooks: dict[str, tuple[SpikingLSTM, RemovableHandle]] = {}
+        #: stage -> module name -> metric
+        self._metrics: dict[str, dict[str, SpikeStatsMetric]] = {s: {} for s in self.stages}
+
+    # ------------------------------------------------------------------ module discovery
+    @staticmethod
+    def _spiking_modules(pl_module: torch.nn.Module) -> dict[str, SpikingLSTM]:
+        return {(name or "model"): m for name, m in pl_module.named_modules() if isinstance(m, SpikingLSTM)}
+
+    def _new_metric(self, module: SpikingLSTM, device: torch.device) -> SpikeStatsMetric:
+        metric = SpikeStatsMetric(module.num_layers, self.e_mac_pj, self.e_ac_pj)
+        return _to_device(metric, device)
+
+    def _scan(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Hook new spiking LSTMs, unhook vanished/replaced ones, move metrics to the module's device."""
+        self._trainer = trainer
+        found = self._spiking_modules(pl_module)
+        for name in list(self._hooks):
+            module, handle = self._hooks[name]
+            if found.get(name) is not module:
+                handle.remove()
+                del self._hooks[name]
+        for stage_metrics in self._metrics.values():
+            for name in list(stage_metrics):
+                if name not in found or stage_metrics[name].num_layers != found[name].num_layers:
+                    del stage_metrics[name]
+        for name, module in found.items():
+            if name not in self._hooks:
+                self._hooks[name] = (module, module.register_stats_hook(self._make_hook(name)))
+            for stage_metrics in self._metrics.values():
+                if name not in stage_metrics:
+                    stage_metrics[name] = self._new_metric(module, pl_module.device)
+                else:
+                    stage_metrics[name] = _to_device(stage_metrics[name], pl_module.device)
+
+    def _make_hook(self, name: str) -> Callable[[SpikingLSTM, SpikeStats], None]:
+        def hook(module: SpikingLSTM, stats: SpikeStats) -> None:
+            # runs inside the module's forward: only accumulate (no logging, no host sync)
+            trainer = self._trainer
+            stage = current_stage(trainer) if trainer is not None else None
+            metric = self._metrics.get(stage, {}).get(name) if stage is not None else None
+            if metric is None:
+                return
+            device = torch.as_tensor(stats[0].ac).device
+            if metric.device != device:
+                metric = self._metrics[stage][name] = _to_device(metric, device)
+            metric.update(stats)
+
+        return hook
+
+    @property
+    def monitored(self) -> list[str]:
+        """Names of the spiking LSTM modules currently hooked."""
+        return list(self._hooks)
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._scan(trainer, pl_module)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        for _, handle in self._hooks.values():
+            handle.remove()
+        self._hooks.clear()
+        self._metrics = {s: {} for s in self.stages}
+        self._trainer = None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._scan(trainer, pl_module)
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._scan(trainer, pl_module)
+
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._scan(trainer, pl_module)
+
+    # a module swapped in by another hook of the same epoch start (e.g. the LightningModule's own
+    # on_train_epoch_start, which runs after the callbacks') is picked up at the epoch's first batch
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        if batch_idx == 0:
+            self._scan(trainer, pl_module)
+
+    def on_validation_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if batch_idx == 0:
+            self._scan(trainer, pl_module)
+
+    def on_test_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if batch_idx == 0:
+            self._scan(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._log_stage("train", trainer, pl_module)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            for metric in self._metrics.get("val", {}).values():
+                metric.reset()
+            return
+        self._log_stage("val", trainer, pl_module)
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._log_stage("test", trainer, pl_module)
+
+    # ------------------------------------------------------------------ logging
+    def _log_stage(self, stage: str, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = self._metrics.get(stage)
+        if not metrics:
+            return
+        values: dict[str, Tensor] = {}
+        ann_pj = snn_pj = spikes = steps = None
+        for name, metric in metrics.items():
+            # compute() is collective under DDP (every rank holds the same modules, so the same
+            # metrics in the same order); a metric without updates returns {} after its sync
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*was called before the ``update`` method.*")
+                result = metric.compute()
+            metric.reset()
+            if not result:
+                continue
+            for key, value in result.items():
+                if not self.log_per_gate and _is_per_gate(key):
+                    continue
+                values[f"{stage}/spikes/{name}/{key}"] = value
+            samples = result["count/samples"]
+            ann_pj = _add(ann_pj, result["energy/ann_pj_per_sample"] * samples)
+            snn_pj = _add(snn_pj, result["energy/snn_pj_per_sample"] * samples)
+            if "rate" in result:
+                spikes = _add(spikes, result["count/spikes"])
+                steps = _add(steps, result["count/neuron_steps"])
+        if not values:
+            return
+        values[f"{stage}/energy_ratio"] = ann_pj / snn_pj
+        if spikes is not None and steps is not None:
+            rate = spikes / steps
+            values[f"{stage}/firing_rate"] = rate
+            values[f"{stage}/sparsity"] = 1.0 - rate
+        values = {k: v.float() for k, v in values.items()}
+        # the values are already summed over all processes by SpikeStatsMetric.compute(), so
+        # Lightning must not reduce them again: sync_dist=False
+        pl_module.log_dict(values, on_epoch=True, on_step=False, sync_dist=False)
+        keys = list(values)
+        floats = torch.stack([values[k].detach() for k in keys]).double().cpu().tolist()
+        prefix = f"{stage}/"
+        self.latest[stage] = {k[len(prefix) :]: f for k, f in zip(keys, floats)}
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        return {"latest": self.latest}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.latest = dict(state_dict.get("latest", {}))
+
+
+def _is_per_gate(key: str) -> bool:
+    """True for ``l{k}.{population}/...`` keys."""
+    head = key.split("/", 1)[0]
+    return head.startswith("l") and "." in head and head[1 : head.index(".")].isdigit()
+
+
+def _add(total: Tensor | None, value: Tensor) -> Tensor:
+    return value if total is None else total + value
+
+
+def _to_device(metric: SpikeStatsMetric, device: torch.device) -> SpikeStatsMetric:
+    """Move a metric; MPS has no float64, so its states become float32 there."""
+    device = torch.device(device)
+    if device.type == "mps":
+        metric.set_dtype(torch.float32)
+    return metric.to(device)
