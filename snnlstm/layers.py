@@ -206,7 +206,7 @@ class SpikingLSTM(nn.Module):
         learn_threshold: bool = True,
         learn_leak: bool = True,
         surrogate: str = "triangular",
-        gamma: float = 0.3,
+        gamma: float = 1.0,
         v_sig: float = 4.0,
         v_tanh_pos: float = 1.0,
         v_tanh_neg: float = -1.0,

@@ -52,7 +52,7 @@ class IFNeuron(snntorch.Leaky):
         learn_threshold: bool = True,
         learn_leak: bool = True,
         surrogate: str = "triangular",
-        gamma: float = 0.3,
+        gamma: float = 1.0,
     ) -> None:
         if not threshold > 0:
             raise ValueError(f"threshold must be > 0, got {threshold}")
@@ -103,7 +103,7 @@ class TernaryNeuron(IFNeuron):
         learn_threshold: bool = True,
         learn_leak: bool = True,
         surrogate: str = "triangular",
-        gamma: float = 0.3,
+        gamma: float = 1.0,
     ) -> None:
         if not threshold_neg < 0:
             raise ValueError(f"threshold_neg (V-) must be < 0, got {threshold_neg}")

@@ -13,6 +13,8 @@ import os
 import time
 from typing import Any
 
+from lightning.pytorch.loggers import WandbLogger
+
 from .cli import cli_main
 
 
@@ -36,6 +38,9 @@ def run(config: str, root_dir: str) -> dict[str, float]:
     snn = trainer.test(model, datamodule=data, verbose=False)[0]
     snn_spikes = dict(monitor.latest.get("test", {}))
     ann = trainer.test(model, datamodule=data, ckpt_path=conversion.ann_checkpoint_path, verbose=False)[0]
+    for logger in trainer.loggers:  # flush and close wandb runs so their offline files are complete
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
     report = {
         "ann_test_acc": 100 * ann["test/acc"],
         "snn_test_acc": 100 * snn["test/acc"],

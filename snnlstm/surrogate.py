@@ -28,7 +28,7 @@ SpikeFn = Callable[[Tensor], Tensor]
 SURROGATES: tuple[str, ...] = ("triangular", "fast_sigmoid", "atan", "straight_through")
 
 
-def triangular(gamma: float = 0.3) -> SpikeFn:
+def triangular(gamma: float = 1.0) -> SpikeFn:
     """Datta/Bellec windowed triangle: Heaviside forward, ``gamma * max(0, 1 - |x|)`` backward.
 
     Args:
@@ -45,7 +45,7 @@ def _triangular_grad(input_: Tensor, grad_input: Tensor, spikes: Tensor, gamma: 
     return grad_input * (gamma * torch.clamp(1.0 - input_.abs(), min=0.0))
 
 
-def build_surrogate(name: str = "triangular", gamma: float = 0.3) -> SpikeFn:
+def build_surrogate(name: str = "triangular", gamma: float = 1.0) -> SpikeFn:
     """Return the spike function called ``name``.
 
     Args:

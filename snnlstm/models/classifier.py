@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal, Sequence
 
 import torch
@@ -44,6 +45,9 @@ class SequenceClassifier(LightningModule):
         weight_decay: weight decay of the weights (never of thresholds/leaks).
         eval_timesteps: T used by ``test`` (None keeps the training T): sweeps one checkpoint over T.
         eval_mode: mode used by ``test``: ``auto`` (as trained/converted), ``ann`` or ``snn``.
+        init_from: a Lightning checkpoint of this model to start from (weights, thresholds and the
+            layers' conversion state; not the optimizer or epoch): e.g. a pre-trained ANN to convert
+            and fine-tune, the "P" protocol of Datta et al.
     """
 
     def __init__(
@@ -65,7 +69,7 @@ class SequenceClassifier(LightningModule):
         learn_threshold: bool = True,
         learn_leak: bool = True,
         surrogate: str = "triangular",
-        gamma: float = 0.3,
+        gamma: float = 1.0,
         v_sig: float = 4.0,
         v_tanh_pos: float = 1.0,
         v_tanh_neg: float = -1.0,
@@ -76,6 +80,7 @@ class SequenceClassifier(LightningModule):
         weight_decay: float = 0.0,
         eval_timesteps: int | None = None,
         eval_mode: Literal["auto", "ann", "snn"] = "auto",
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         if num_classes < 2:
@@ -126,6 +131,25 @@ class SequenceClassifier(LightningModule):
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
         self._saved_eval_state: list[tuple[str, int]] | None = None
+        if init_from is not None:
+            self.load_weights(init_from)
+
+    def load_weights(self, path: str) -> None:
+        """Load the ``state_dict`` of a Lightning checkpoint of this model (strict).
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: the checkpoint has no ``state_dict`` or does not match this architecture.
+        """
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"init_from checkpoint {path!r} does not exist; train the source model first")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        if "state_dict" not in checkpoint:
+            raise ValueError(f"{path!r} is not a Lightning checkpoint (no 'state_dict' entry)")
+        try:
+            self.load_state_dict(checkpoint["state_dict"], strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"checkpoint {path!r} does not match this model's architecture: {err}") from err
 
     # ------------------------------------------------------------------ model
     def forward(self, x: Tensor) -> Tensor:

@@ -20,6 +20,7 @@ from snnlstm.callbacks.conversion import ANNToSNNConversion
 from snnlstm.callbacks.spike_monitor import SpikeMonitor, current_stage
 from snnlstm.layers import LSTMCompat, SpikingLSTM
 from snnlstm.metrics import spike_stats
+from tests.wandb_utils import read_wandb_offline
 
 
 def _data(n: int = 32, batch_size: int = 16, seed: int = 0) -> DataLoader:
@@ -212,43 +213,6 @@ def test_with_conversion_callback(tmp_path: Path) -> None:
     assert float(rows[1]["val/firing_rate"]) > 0
 
 
-def _read_wandb_offline(run_dir: Path) -> dict[str, Any]:
-    """Last logged value of every history key of an offline wandb run.
-
-    wandb 0.31 writes no ``files/wandb-summary.json`` offline (only at sync), so the records are read
-    from the run's transaction log ``run-*.wandb``: a 7-byte file header, then 32 KiB blocks of
-    LevelDB-log chunks (``<crc:u32, length:u16, type:u8>`` + payload; type 1 = full, 2/3/4 =
-    first/middle/last fragment) holding serialized ``wandb_internal_pb2.Record`` messages.
-    """
-    summary_json = run_dir / "files" / "wandb-summary.json"
-    if summary_json.exists():
-        return json.loads(summary_json.read_text())
-    from wandb.proto import wandb_internal_pb2
-
-    (log,) = run_dir.glob("run-*.wandb")
-    data, block, pos = log.read_bytes(), 32768, 7
-    assert data[:4] == b":W&B"
-    payloads, buf = [], b""
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7]) if left >= 7 else (0, 0, 0)
-        if kind == 0:  # block trailer / padding
-            pos += left
-            continue
-        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
-        buf = chunk if kind in (1, 2) else buf + chunk
-        if kind in (1, 4):
-            payloads.append(buf)
-    values: dict[str, Any] = {}
-    for payload in payloads:
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(payload)
-        if record.WhichOneof("record_type") == "history":
-            for item in record.history.item:
-                values[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
-    return values
-
-
 @pytest.mark.slow
 def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("wandb")
@@ -263,7 +227,7 @@ def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trainer.fit(_Classifier(), _data(), _data(n=16))
     logger.experiment.finish()
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
-    logged = _read_wandb_offline(run_dir)
+    logged = read_wandb_offline(run_dir)
     for key in ("val/energy_ratio", "val/firing_rate", "train/sparsity", "val/spikes/lstm/l0.f/rate"):
         assert key in logged
     assert logged["val/energy_ratio"] == pytest.approx(monitor.latest["val"]["energy_ratio"], rel=1e-5)

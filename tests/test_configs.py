@@ -1,0 +1,38 @@
+"""Every config in configs/ instantiates through the real LightningCLI."""
+
+from pathlib import Path
+
+import pytest
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+
+from snnlstm.cli import cli_main
+
+CONFIGS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs").rglob("*.yaml") if "presets" not in p.parts)
+PRESETS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs" / "presets").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[Path(c).stem for c in CONFIGS])
+def test_config_instantiates(config: str, tmp_path) -> None:
+    cli = cli_main(["--config", config, "--trainer.default_root_dir", str(tmp_path)], run=False)
+    assert isinstance(cli.model, LightningModule)
+    assert isinstance(cli.datamodule, LightningDataModule)
+    assert isinstance(cli.trainer, Trainer)
+    # data facts linked into the model
+    assert cli.model.hparams.input_size == cli.datamodule.input_size
+    assert cli.model.hparams.num_classes == cli.datamodule.num_classes
+    assert cli.model.hparams.seq_len == cli.datamodule.seq_len
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[Path(p).stem for p in PRESETS])
+def test_presets_compose_with_smnist_row(preset: str, tmp_path) -> None:
+    base = str(Path(__file__).parents[1] / "configs" / "smnist_row.yaml")
+    cli = cli_main(["--config", base, "--config", preset, "--trainer.default_root_dir", str(tmp_path)], run=False)
+    conversion = next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ANNToSNNConversion")
+    assert conversion.settings["timesteps"] == int(Path(preset).stem[1:])
+
+
+def test_unknown_option_value_is_reported(tmp_path, capsys) -> None:
+    config = str(Path(__file__).parents[1] / "configs" / "quickstart.yaml")
+    with pytest.raises(SystemExit):
+        cli_main(["--config", config, "--model.init_args.encoding", "latency"], run=False)
+    assert "latency" in capsys.readouterr().err
