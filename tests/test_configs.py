@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 
 from snnlstm.cli import cli_main
@@ -36,3 +37,16 @@ def test_unknown_option_value_is_reported(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         cli_main(["--config", config, "--model.init_args.encoding", "latency"], run=False)
     assert "latency" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("subcommand", ["validate", "predict"])
+def test_cli_subcommands_run(subcommand: str, tmp_path) -> None:
+    config = str(Path(__file__).parents[1] / "configs" / "quickstart.yaml")
+    args = [subcommand, "--config", config, "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path)]
+    args += [f"--trainer.limit_{'val' if subcommand == 'validate' else 'predict'}_batches", "2"]
+    cli = cli_main(args)
+    if subcommand == "predict":
+        preds = cli.trainer.predict_loop.predictions
+        assert len(preds) == 2 and preds[0].dtype == torch.long and preds[0].shape == (64,)
+    else:
+        assert "val/acc" in cli.trainer.callback_metrics
