@@ -15,6 +15,7 @@ from ..layers import DEFAULT_SPIKING_GATES, MODES, SpikingLSTM
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
 EVAL_MODES: tuple[str, ...] = ("auto", "ann", "snn")
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 def spiking_layers(module: nn.Module) -> list[SpikingLSTM]:
@@ -43,6 +44,7 @@ class SequenceClassifier(LightningModule):
         lr: learning rate of the weights.
         spiking_lr: learning rate of thresholds and leaks (default: ``lr``).
         weight_decay: weight decay of the weights (never of thresholds/leaks).
+        lr_schedule: ``constant`` or ``cosine`` (annealed to 0 over ``trainer.max_epochs``, per epoch).
         eval_timesteps: T used by ``test`` (None keeps the training T): sweeps one checkpoint over T.
         eval_mode: mode used by ``test``: ``auto`` (as trained/converted), ``ann`` or ``snn``.
         init_from: a Lightning checkpoint of this model to start from (weights, thresholds and the
@@ -78,6 +80,7 @@ class SequenceClassifier(LightningModule):
         lr: float = 1e-3,
         spiking_lr: float | None = None,
         weight_decay: float = 0.0,
+        lr_schedule: Literal["constant", "cosine"] = "constant",
         eval_timesteps: int | None = None,
         eval_mode: Literal["auto", "ann", "snn"] = "auto",
         init_from: str | None = None,
@@ -87,6 +90,8 @@ class SequenceClassifier(LightningModule):
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {lr_schedule!r}; allowed: {', '.join(LR_SCHEDULES)}")
         if eval_mode not in EVAL_MODES:
             raise ValueError(f"unknown eval_mode {eval_mode!r}; allowed: {', '.join(EVAL_MODES)}")
         if eval_timesteps is not None and (isinstance(eval_timesteps, bool) or eval_timesteps < 1):
@@ -218,9 +223,9 @@ class SequenceClassifier(LightningModule):
             self._saved_eval_state = None
 
     # ------------------------------------------------------------------ optimisation
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
         """Weights with ``lr``/``weight_decay``; thresholds and leaks (frozen until the model is in SNN
-        mode) in their own group with ``spiking_lr`` and no weight decay."""
+        mode) in their own group with ``spiking_lr`` and no weight decay; optional cosine schedule."""
         hp = self.hparams
         spiking = {id(p) for layer in spiking_layers(self) for p in layer.spiking_parameters()}
         weights = [p for p in self.parameters() if id(p) not in spiking]
@@ -230,9 +235,15 @@ class SequenceClassifier(LightningModule):
             {"params": extra, "weight_decay": 0.0, "lr": hp.spiking_lr or hp.lr},
         ]
         if hp.optimizer == "adam":
-            return torch.optim.Adam(groups, lr=hp.lr)
-        if hp.optimizer == "adamw":
-            return torch.optim.AdamW(groups, lr=hp.lr)
-        if hp.optimizer == "rmsprop":
-            return torch.optim.RMSprop(groups, lr=hp.lr)
-        return torch.optim.SGD(groups, lr=hp.lr, momentum=0.9)
+            optimizer: torch.optim.Optimizer = torch.optim.Adam(groups, lr=hp.lr)
+        elif hp.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(groups, lr=hp.lr)
+        elif hp.optimizer == "rmsprop":
+            optimizer = torch.optim.RMSprop(groups, lr=hp.lr)
+        else:
+            optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=0.9)
+        if hp.get("lr_schedule", "constant") == "constant":
+            return optimizer
+        epochs = max(1, int(self.trainer.max_epochs or 1))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

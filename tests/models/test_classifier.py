@@ -96,3 +96,13 @@ def test_init_from_errors(tmp_path, tiny_data) -> None:
     trainer.save_checkpoint(tmp_path / "h8.ckpt")
     with pytest.raises(ValueError, match="architecture"):
         model(hidden_size=16, init_from=str(tmp_path / "h8.ckpt"))
+
+
+def test_cosine_schedule_anneals(tmp_path, tiny_data) -> None:
+    m = model(lr_schedule="cosine", lr=0.1)
+    trainer = make_trainer(tmp_path, max_epochs=4)
+    trainer.fit(m, tiny_data)
+    lr = trainer.optimizers[0].param_groups[0]["lr"]
+    assert lr == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="allowed"):
+        model(lr_schedule="step")
