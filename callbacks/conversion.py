@@ -119,7 +119,7 @@ class ANNToSNNConversion(Callback):
         self.calibration_bins, self.calibration_range = calibration_bins, calibration_range
         self.spiking_lr = spiking_lr
         self.convert_torch_lstm = convert_torch_lstm
-        self.compile = compile
+        self.compile_step = compile
         if not lr_factor > 0:
             raise ValueError(f"lr_factor must be > 0, got {lr_factor}")
         self.lr_factor = lr_factor
@@ -140,7 +140,7 @@ class ANNToSNNConversion(Callback):
     # ------------------------------------------------------------------ hooks
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.convert_torch_lstm:
-            replaced = replace_torch_lstms(pl_module, compile=self.compile)
+            replaced = replace_torch_lstms(pl_module, compile=self.compile_step)
             if replaced:
                 rank_zero_info(f"ANNToSNNConversion: nn.LSTM layers {replaced} now run through snnlstm (ANN mode until conversion)")
         if not self._layers(pl_module):

@@ -240,7 +240,7 @@ class SpikingLSTM(nn.Module):
         self.learn_leak = learn_leak
         self.v_sig, self.v_tanh_pos, self.v_tanh_neg = float(v_sig), float(v_tanh_pos), float(v_tanh_neg)
         self.schedule = schedule
-        self.compile = compile
+        self.compile_step = compile  # not `self.compile`: that would shadow nn.Module.compile()
         self.spiking_gates = check_spiking_gates(spiking_gates)
         _check_timesteps(timesteps)
         self.timesteps = timesteps
@@ -481,7 +481,7 @@ class SpikingLSTM(nn.Module):
         if b is not None:
             proj = proj + b
         run = _pipelined if self.schedule == "pipelined" else _sequential
-        step = _step_fn(self.compile)
+        step = _step_fn(self.compile_step)
         h_nt, c_last, counts = run(proj, direct, w_hh_t, h0, c0, params, spike_fn, self.timesteps, step)
         stats = self._snn_stats(x, direct, h_nt, counts, gate_neurons)
         return h_nt, h_nt[-1].mean(dim=0), c_last.mean(dim=0), stats
