@@ -49,7 +49,7 @@ def evaluate(
     bias_shift: bool | None = None,
 ) -> dict[str, float]:
     """Test accuracy (%) and spike statistics of a checkpoint on the test split."""
-    model = SequenceClassifier.load_from_checkpoint(ckpt, map_location="cpu", compile=False, init_from=None)
+    model = SequenceClassifier.load_from_checkpoint(ckpt, map_location="cpu", compile="none", init_from=None)
     model.hparams.eval_mode, model.hparams.eval_timesteps = mode, timesteps
     if bias_shift is not None:
         model.lstm.bias_shift = bias_shift
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             row(method, t, "test_acc", res["test_acc"])
             print(f"conversion only, T={t}, shift={shift}: {res['test_acc']:.2f}%", flush=True)
     snn = report["finetune"] = evaluate(args.snn_ckpt, data)
-    t = SequenceClassifier.load_from_checkpoint(args.snn_ckpt, map_location="cpu", compile=False, init_from=None).lstm.timesteps
+    t = SequenceClassifier.load_from_checkpoint(args.snn_ckpt, map_location="cpu", compile="none", init_from=None).lstm.timesteps
     for metric, key in (("test_acc", "test_acc"), ("energy_ratio", "energy_ratio"), ("firing_rate", "firing_rate"),
                         ("ac_per_sample", "spikes/lstm/synops/ac_per_sample"),
                         ("mac_per_sample", "spikes/lstm/synops/mac_per_sample")):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import lightning.pytorch as pl
 import torch
@@ -71,7 +71,7 @@ class ANNToSNNConversion(Callback):
         spiking_lr: learning rate of the thresholds/leaks if they have to be added to the optimizer
             (default: the learning rate of the optimizer's first parameter group).
         convert_torch_lstm: also convert plain ``torch.nn.LSTM`` layers (other people's models).
-        compile: ``torch.compile`` the SNN step of converted ``nn.LSTM`` layers.
+        compile: ``torch.compile`` mode of converted ``nn.LSTM`` layers (see :class:`SpikingLSTM`).
         lr_factor: multiply every optimizer learning rate by this at the conversion (SNN fine-tuning
             usually wants a smaller step than ANN training).
         save_ann_checkpoint: write ``ann-before-conversion.ckpt`` (next to the ModelCheckpoint's files,
@@ -91,7 +91,7 @@ class ANNToSNNConversion(Callback):
         calibration_range: float = 16.0,
         spiking_lr: float | None = None,
         convert_torch_lstm: bool = True,
-        compile: bool = False,
+        compile: Literal["none", "step", "full"] = "none",
         lr_factor: float = 1.0,
         save_ann_checkpoint: bool = False,
     ) -> None:

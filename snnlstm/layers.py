@@ -34,6 +34,7 @@ Mode = Literal["ann", "snn"]
 MODES: tuple[str, ...] = ("ann", "snn")
 Schedule = Literal["pipelined", "sequential"]
 SCHEDULES: tuple[str, ...] = ("pipelined", "sequential")
+COMPILE_MODES: tuple[str, ...] = ("none", "step", "full")
 #: gate neuron populations that can spike; f, o and tanh_c always do (h must be a spike tensor)
 SPIKING_GATES: tuple[str, ...] = ("i", "f", "g", "o", "tanh_c")
 REQUIRED_SPIKING_GATES: frozenset[str] = frozenset({"f", "o", "tanh_c"})
@@ -180,8 +181,9 @@ class SpikingLSTM(nn.Module):
         v_tanh_pos: hard-tanh ``V_tanh+ > 0``.
         v_tanh_neg: hard-tanh ``V_tanh- < 0``.
         schedule: ``"pipelined"`` (T+N-1 wavefront) or ``"sequential"`` (reference T*N loop).
-        compile: fuse each SNN step with ``torch.compile`` (about 2x faster training; the first
-            forward pays a one-off compilation of roughly a minute on a CPU).
+        compile: ``"step"`` fuses each SNN step with ``torch.compile`` (about 2x faster than
+            ``"none"``; a one-off compilation of 20-60 s on a CPU); ``"full"`` compiles the whole
+            T+N-1 schedule of a layer (fastest per step, but minutes to compile each new input shape).
 
     Shapes:
         input ``[B, N, F]`` (batch_first); optional initial state ``(h0, c0)``, each ``[L, B, H]``.
@@ -211,7 +213,7 @@ class SpikingLSTM(nn.Module):
         v_tanh_pos: float = 1.0,
         v_tanh_neg: float = -1.0,
         schedule: Schedule = "pipelined",
-        compile: bool = False,
+        compile: Literal["none", "step", "full"] = "none",
     ) -> None:
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
@@ -240,7 +242,10 @@ class SpikingLSTM(nn.Module):
         self.learn_leak = learn_leak
         self.v_sig, self.v_tanh_pos, self.v_tanh_neg = float(v_sig), float(v_tanh_pos), float(v_tanh_neg)
         self.schedule = schedule
-        self.compile_step = compile  # not `self.compile`: that would shadow nn.Module.compile()
+        if isinstance(compile, bool):  # checkpoints written before the modes existed stored a bool
+            compile = "step" if compile else "none"
+        _check_choice("compile", compile, COMPILE_MODES)
+        self.compile_mode = compile  # not `self.compile`: that would shadow nn.Module.compile()
         self.spiking_gates = check_spiking_gates(spiking_gates)
         _check_timesteps(timesteps)
         self.timesteps = timesteps
@@ -481,7 +486,9 @@ class SpikingLSTM(nn.Module):
         if b is not None:
             proj = proj + b
         run = _pipelined if self.schedule == "pipelined" else _sequential
-        step = _step_fn(self.compile_step)
+        step = _compiled(_snn_step) if self.compile_mode == "step" else _snn_step
+        if self.compile_mode == "full":
+            run = _compiled(run)
         h_nt, c_last, counts = run(proj, direct, w_hh_t, h0, c0, params, spike_fn, self.timesteps, step)
         stats = self._snn_stats(x, direct, h_nt, counts, gate_neurons)
         return h_nt, h_nt[-1].mean(dim=0), c_last.mean(dim=0), stats
@@ -537,7 +544,7 @@ def _snn_step(
 
     Returns:
         ``(hc, mem, counts)``: new ``[h; c]``, membranes, and this step's spike counts ``[3H + 2]``
-        (per-unit i, f, o counts, then g and tanh_c totals). One function so that ``compile=True``
+        (per-unit i, f, o counts, then g and tanh_c totals). One function so that ``compile="step"``
         fuses all of it; packing keeps the per-step bookkeeping outside to a single cat per tensor.
     """
     hidden = hc_in.shape[-1] // 2
@@ -557,17 +564,14 @@ def _snn_step(
 
 
 StepFn = Callable[..., tuple[Tensor, Tensor, Tensor]]
-_COMPILED_STEP: StepFn | None = None
+_COMPILED: dict[str, Callable[..., Any]] = {}
 
 
-def _step_fn(compile: bool) -> StepFn:
-    """The eager step, or its ``torch.compile``-d version (built once per process)."""
-    global _COMPILED_STEP
-    if not compile:
-        return _snn_step
-    if _COMPILED_STEP is None:
-        _COMPILED_STEP = torch.compile(_snn_step, dynamic=True)
-    return _COMPILED_STEP
+def _compiled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``torch.compile(fn, dynamic=True)``, built once per process and function."""
+    if fn.__name__ not in _COMPILED:
+        _COMPILED[fn.__name__] = torch.compile(fn, dynamic=True)
+    return _COMPILED[fn.__name__]
 
 
 def _finish_counts(counts: list[Tensor], hidden: int) -> dict[str, Tensor]:

@@ -75,7 +75,7 @@ class SequenceClassifier(LightningModule):
         v_sig: float = 4.0,
         v_tanh_pos: float = 1.0,
         v_tanh_neg: float = -1.0,
-        compile: bool = False,
+        compile: Literal["none", "step", "full"] = "none",
         optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam",
         lr: float = 1e-3,
         spiking_lr: float | None = None,
