@@ -102,6 +102,10 @@ def main(argv: list[str] | None = None) -> None:
                         ("mac_per_sample", "spikes/lstm/synops/mac_per_sample")):
         if key in snn:
             row("datta-finetune", t, metric, snn[key])
+    for gate in ("i", "f", "g", "o", "tanh_c", "h"):
+        key = f"spikes/lstm/l0.{gate}/rate"
+        if key in snn:
+            row("datta-finetune", t, f"rate_{gate}", snn[key])
     print(f"converted + fine-tuned, T={t}: {snn['test_acc']:.2f}%, energy ratio {snn.get('energy_ratio', float('nan')):.2f}x", flush=True)
     record(rows, args.out_csv)
     os.makedirs(os.path.dirname(args.out_json) or ".", exist_ok=True)
