@@ -13,7 +13,7 @@ from torch import nn
 
 from snnlstm.calibration import PreactivationHistogram, fit_thresholds
 from snnlstm.encoding import check_encoding
-from snnlstm.layers import LSTMCompat, SpikingLSTM, check_spiking_gates
+from snnlstm.layers import LSTMCompat, SpikingLSTM, check_spiking_gates, check_timesteps
 
 
 def replace_torch_lstms(module: nn.Module, **kwargs: Any) -> list[str]:
@@ -100,8 +100,8 @@ class ANNToSNNConversion(Callback):
         for name, value in (("epoch", epoch), ("step", step)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-        if timesteps is not None and (isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1):
-            raise ValueError(f"timesteps must be an integer >= 1, got {timesteps!r}")
+        if timesteps is not None:
+            check_timesteps(timesteps)
         if spiking_gates is not None:
             check_spiking_gates(spiking_gates)
         if encoding is not None:

@@ -93,7 +93,8 @@ def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
         raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
 
 
-def _check_timesteps(timesteps: int) -> None:
+def check_timesteps(timesteps: int) -> None:
+    """Raise ``ValueError`` unless ``timesteps`` is an integer >= 1."""
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
         raise ValueError(f"timesteps (SNN time steps per input element) must be an integer >= 1, got {timesteps!r}")
 
@@ -247,7 +248,7 @@ class SpikingLSTM(nn.Module):
         _check_choice("compile", compile, COMPILE_MODES)
         self.compile_mode = compile  # not `self.compile`: that would shadow nn.Module.compile()
         self.spiking_gates = check_spiking_gates(spiking_gates)
-        _check_timesteps(timesteps)
+        check_timesteps(timesteps)
         self.timesteps = timesteps
 
         bound = 1.0 / math.sqrt(hidden_size)
@@ -293,7 +294,7 @@ class SpikingLSTM(nn.Module):
 
     @timesteps.setter
     def timesteps(self, timesteps: int) -> None:
-        _check_timesteps(timesteps)
+        check_timesteps(timesteps)
         self._timesteps = timesteps
 
     def get_extra_state(self) -> dict[str, Any]:
@@ -509,12 +510,12 @@ class SpikingLSTM(nn.Module):
                 mac = mac + n_steps * batch * 4 * hid * fan_in
             else:
                 ac = ac + 4 * hid * x.detach().ne(0).sum().to(h_nt.dtype)
-            spiking_neurons = hid * len(self.spiking_gates)
-            leaky = any(float(n.effective_leak()) != 1.0 for g, n in gate_neurons.neurons().items() if g in self.spiking_gates)
-            if leaky:
-                mac = mac + steps * spiking_neurons
-            else:
-                ac = ac + steps * spiking_neurons
+            # one membrane update per spiking neuron and step: a multiply when it leaks (no host sync)
+            membrane_ops = steps * hid * len(self.spiking_gates)
+            leaks = torch.stack([n.effective_leak() for g, n in gate_neurons.neurons().items() if g in self.spiking_gates])
+            leaky = leaks.detach().ne(1.0).any()
+            mac = mac + torch.where(leaky, membrane_ops, 0.0)
+            ac = ac + torch.where(leaky, 0.0, membrane_ops)
         ann_mac, ann_ac = _ann_ops(n_steps * batch, fan_in, hid)
         return LayerStats(spikes, steps * hid, ac, mac, ann_ac, ann_mac, batch, timesteps, n_steps)
 
