@@ -59,7 +59,7 @@ def evaluate(
     )
     start = time.perf_counter()
     result = trainer.test(model, datamodule=data, verbose=False)[0]
-    out = {"test_acc": 100 * result["test/acc"], "seconds": time.perf_counter() - start}
+    out = {"test_acc": 100 * result["test/acc"], "seconds": time.perf_counter() - start, "timesteps": float(model.lstm.timesteps)}
     out.update({k: float(v) for k, v in monitor.latest.get("test", {}).items()})
     return out
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             row(method, t, "test_acc", res["test_acc"])
             print(f"conversion only, T={t}, shift={shift}: {res['test_acc']:.2f}%", flush=True)
     snn = report["finetune"] = evaluate(args.snn_ckpt, data)
-    t = SequenceClassifier.load_from_checkpoint(args.snn_ckpt, map_location="cpu", compile="none", init_from=None).lstm.timesteps
+    t = int(snn["timesteps"])
     for metric, key in (("test_acc", "test_acc"), ("energy_ratio", "energy_ratio"), ("firing_rate", "firing_rate"),
                         ("ac_per_sample", "spikes/lstm/synops/ac_per_sample"),
                         ("mac_per_sample", "spikes/lstm/synops/mac_per_sample")):
