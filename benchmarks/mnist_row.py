@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
         if key in snn:
             row("datta-finetune", t, f"rate_{gate}", snn[key])
     print(f"converted + fine-tuned, T={t}: {snn['test_acc']:.2f}%, energy ratio {snn.get('energy_ratio', float('nan')):.2f}x", flush=True)
-    record(rows, args.out_csv)
+    if args.out_csv:
+        record(rows, args.out_csv)
     os.makedirs(os.path.dirname(args.out_json) or ".", exist_ok=True)
     with open(args.out_json, "w") as fh:
         json.dump(report, fh, indent=2)

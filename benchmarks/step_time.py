@@ -9,17 +9,20 @@ through a ``Linear(H, 10)`` head, backward, Adam step; identical for every model
   28 elements with explicit state (snnTorch 1.0.0's SLSTM resets its state on every call when
   ``input_size != hidden_size``, hence the projection);
 * ``lstm128-hard``: our :class:`~snnlstm.layers.SpikingLSTM` in ANN mode (hard activations);
-* ``snnlstm-T{T}-{eager|compiled}``: our layer in SNN mode with ``timesteps=T``.
+* ``snnlstm-T{T}-{variant}``: our layer in SNN mode with ``timesteps=T``; variants (see
+  :data:`VARIANT_SETTINGS`): ``fused`` (the default layer: C++ wavefront kernels and hand-written
+  backward), ``fused-compiled``, and the autograd pipelined schedule ``eager``, ``compiled``, ``full``.
 
-After warm-up steps (where ``torch.compile`` compiles; reported separately) the models are timed
+After warm-up steps (where ``torch.compile`` compiles and the C++ kernels build; reported
+separately) the models are timed
 round-robin, one step each per round with a rotating start, so background load hits all of them
 alike; the median over ``--repeats`` rounds is reported with ratios to nn.LSTM and to SLSTM.
 Floor: our T=2 step at most 4x nn.LSTM's.
 
 Run from the repository root::
 
-    python benchmarks/step_time.py                      # eager and compiled, T = 1 2 4 8
-    python benchmarks/step_time.py --variants eager --repeats 10
+    python benchmarks/step_time.py                      # fused and eager, T = 1 2 4 8
+    python benchmarks/step_time.py --variants fused --timesteps 2 --repeats 10
     python -m benchmarks.step_time --no-compile
 """
 
@@ -42,10 +45,19 @@ from torch import Tensor, nn
 
 from benchmarks.results import DEFAULT_PATH, command_line, machine_description, record
 
-VARIANTS: tuple[str, ...] = ("eager", "compiled", "full")
-#: SpikingLSTM ``compile`` mode of each variant ("full" compiles the whole schedule: minutes; not run by default)
-COMPILE_MODE = {"eager": "none", "compiled": "step", "full": "full"}
-DEFAULT_VARIANTS: tuple[str, ...] = ("eager", "compiled")
+#: variant -> SpikingLSTM ``(schedule, compile)``: "fused" is the default layer (C++ wavefront kernels
+#: with the hand-written backward), "fused-compiled" the same wavefront functions through
+#: ``torch.compile``; "eager", "compiled" and "full" are the autograd pipelined schedule without
+#: compilation, with each step compiled, and with the whole schedule compiled (minutes; not by default)
+VARIANT_SETTINGS: dict[str, tuple[str, str]] = {
+    "fused": ("fused", "none"),
+    "fused-compiled": ("fused", "step"),
+    "eager": ("pipelined", "none"),
+    "compiled": ("pipelined", "step"),
+    "full": ("pipelined", "full"),
+}
+VARIANTS: tuple[str, ...] = tuple(VARIANT_SETTINGS)
+DEFAULT_VARIANTS: tuple[str, ...] = ("fused", "eager")
 FLOOR_T, FLOOR_RATIO = 2, 4.0
 
 
@@ -115,8 +127,9 @@ class Bench:
 
     @property
     def compile_s(self) -> float | None:
-        """Compile-time estimate for compiled models: first (compiling) step minus the timed median."""
-        if self.variant == "eager" or not self.warmup_s:
+        """Compile/build-time estimate: first step minus the timed median (for "fused" this is the C++
+        kernel build, or about 0 when torch's extension cache already holds it)."""
+        if self.variant == "eager" or self.kind != "ours-snn" or not self.warmup_s:
             return None
         return max(0.0, self.warmup_s[0] - self.median_ms / 1000.0)
 
@@ -158,7 +171,12 @@ def build(args: argparse.Namespace) -> list[Bench]:
                     t,
                     variant,
                     lambda t=t, variant=variant: OurLSTM(
-                        args.input, h, mode="snn", timesteps=t, compile=COMPILE_MODE[variant]
+                        args.input,
+                        h,
+                        mode="snn",
+                        timesteps=t,
+                        schedule=VARIANT_SETTINGS[variant][0],
+                        compile=VARIANT_SETTINGS[variant][1],
                     ),
                 )
             )
@@ -272,12 +290,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hidden", type=int, default=128, help="hidden size H")
     p.add_argument("--classes", type=int, default=10, help="outputs of the Linear head")
     p.add_argument("--timesteps", type=int, nargs="+", default=[1, 2, 4, 8], help="SNN time steps T to time")
-    p.add_argument("--variants", type=_variants, default=None, help="comma list of eager,compiled,full (default eager,compiled)")
+    p.add_argument("--variants", type=_variants, default=None, help=f"comma list of {','.join(VARIANTS)} (default {','.join(DEFAULT_VARIANTS)})")
     p.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="only the compiled (--compile) or only the eager (--no-compile) variant; default both",
+        help="only the compiled variants (--compile: fused-compiled, compiled) or only the uncompiled ones "
+        "(--no-compile: fused, eager); default fused, eager",
     )
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per model (compilation happens here)")
     p.add_argument("--repeats", type=int, default=20, help="timed round-robin rounds")
@@ -290,7 +309,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.compile is not None and args.variants is not None:
         p.error("give either --compile/--no-compile or --variants, not both")
     if args.variants is None:
-        args.variants = list(DEFAULT_VARIANTS) if args.compile is None else ["compiled" if args.compile else "eager"]
+        if args.compile is None:
+            args.variants = list(DEFAULT_VARIANTS)
+        else:
+            args.variants = ["fused-compiled", "compiled"] if args.compile else ["fused", "eager"]
     for name in ("batch", "seq", "input", "hidden", "classes", "repeats", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -317,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-        if {"compiled", "full"} & set(args.variants):
+        if {"fused-compiled", "compiled", "full"} & set(args.variants):
             import torch._inductor.config as inductor_config
 
             # inductor bakes its OpenMP thread count into the generated kernels; keep it equal

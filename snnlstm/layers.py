@@ -6,12 +6,13 @@ so an ``nn.LSTM``'s parameters move into it unchanged; :class:`LSTMCompat` also 
 ``nn.LSTM`` (``output, (h_n, c_n)``) and is what the conversion callback puts in place of
 ``nn.LSTM`` layers inside other people's LightningModules.
 
-In SNN mode each input element is presented for ``T`` SNN time steps. With the default
-``schedule="pipelined"`` the T+N-1 wavefront of Datta et al. 2022 is computed: cell ``(n, t)``
-depends only on ``(n-1, t)`` (previous element, same step: ``h`` and ``c``) and ``(n, t-1)`` (its own
-membranes), so all cells with ``n + t = d`` run as one batch of up to ``T`` elements in flight.
-``schedule="sequential"`` is the plain loop over ``n`` then ``t`` (T*N steps) of the same model;
-both give the same outputs.
+In SNN mode each input element is presented for ``T`` SNN time steps, processed as the T+N-1
+wavefront of Datta et al. 2022: cell ``(n, t)`` depends only on ``(n-1, t)`` (previous element, same
+step: ``h`` and ``c``) and ``(n, t-1)`` (its own membranes), so all cells with ``n + t = d`` run as
+one batch of up to ``T`` elements in flight. ``schedule="fused"`` (default) runs it as one autograd
+node with a hand-written backward pass (:mod:`snnlstm.fused`), ``"pipelined"`` through autograd step
+by step, and ``"sequential"`` is the plain loop over ``n`` then ``t`` (T*N steps) of the same model;
+all give the same outputs and gradients.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from torch.utils.hooks import RemovableHandle
 
 from .encoding import check_encoding, poisson_encode
 from .functional.activations import check_activation
+from .fused import FusedConfig, fused_spiking_layer
 from .functional.cells import CellMembranes, SpikingCellParams, lstm_cell_step, spiking_cell_step
 from .neurons import IFNeuron, TernaryNeuron
 from .stats import LayerStats, SpikeStats
 
 Mode = Literal["ann", "snn"]
 MODES: tuple[str, ...] = ("ann", "snn")
-Schedule = Literal["pipelined", "sequential"]
-SCHEDULES: tuple[str, ...] = ("pipelined", "sequential")
+Schedule = Literal["fused", "pipelined", "sequential"]
+SCHEDULES: tuple[str, ...] = ("fused", "pipelined", "sequential")
 COMPILE_MODES: tuple[str, ...] = ("none", "step", "full")
 #: gate neuron populations that can spike; f, o and tanh_c always do (h must be a spike tensor)
 SPIKING_GATES: tuple[str, ...] = ("i", "f", "g", "o", "tanh_c")
@@ -181,10 +183,15 @@ class SpikingLSTM(nn.Module):
         v_sig: hard-sigmoid threshold ``V_sig`` of the source activations (and initial SNN threshold).
         v_tanh_pos: hard-tanh ``V_tanh+ > 0``.
         v_tanh_neg: hard-tanh ``V_tanh- < 0``.
-        schedule: ``"pipelined"`` (T+N-1 wavefront) or ``"sequential"`` (reference T*N loop).
-        compile: ``"step"`` fuses each SNN step with ``torch.compile`` (about 2x faster than
-            ``"none"``; a one-off compilation of 20-60 s on a CPU); ``"full"`` compiles the whole
-            T+N-1 schedule of a layer (fastest per step, but minutes to compile each new input shape).
+        schedule: how SNN mode runs the T+N-1 wavefront: ``"fused"`` (default; one autograd node per
+            layer with a hand-written backward pass and fused C++ CPU kernels per wavefront, see
+            :mod:`snnlstm.fused`), ``"pipelined"`` (the same wavefront through autograd, one step
+            function per wavefront) or ``"sequential"`` (reference T*N loop). All three compute the
+            same model and gradients.
+        compile: ``torch.compile`` the per-wavefront step functions: ``"none"``, ``"step"`` or
+            ``"full"`` (the whole autograd schedule of a layer; minutes to compile per input shape).
+            With ``schedule="fused"`` any mode but ``"none"`` runs the Python wavefront functions
+            through ``torch.compile`` instead of the C++ kernels (for devices other than the CPU).
 
     Shapes:
         input ``[B, N, F]`` (batch_first); optional initial state ``(h0, c0)``, each ``[L, B, H]``.
@@ -213,7 +220,7 @@ class SpikingLSTM(nn.Module):
         v_sig: float = 4.0,
         v_tanh_pos: float = 1.0,
         v_tanh_neg: float = -1.0,
-        schedule: Schedule = "pipelined",
+        schedule: Schedule = "fused",
         compile: Literal["none", "step", "full"] = "none",
     ) -> None:
         super().__init__()
@@ -483,6 +490,14 @@ class SpikingLSTM(nn.Module):
             self.hidden_size, self.timesteps, self.bias_shift, self.spiking_gates, self.activation
         )
         spike_fn = gate_neurons.f.spike_grad
+        if self.schedule == "fused":
+            # the constant i/f/o currents V/2 + V/(2T) join the bias: one addmm per sequence
+            offset = _fused_offset(params, self.hidden_size)
+            bias = offset if b is None else b + offset
+            proj = torch.addmm(bias, x.reshape(-1, x.shape[-1]), w_ih.t()).view(*x.shape[:-1], bias.shape[0])
+            h_nt, c_last, counts = self._fused(proj, direct, w_hh_t, h0, c0, params, gate_neurons)
+            stats = self._snn_stats(x, direct, h_nt, counts, gate_neurons)
+            return h_nt, h_nt[-1].mean(dim=0), c_last.mean(dim=0), stats
         proj = x @ w_ih.t()
         if b is not None:
             proj = proj + b
@@ -493,6 +508,39 @@ class SpikingLSTM(nn.Module):
         h_nt, c_last, counts = run(proj, direct, w_hh_t, h0, c0, params, spike_fn, self.timesteps, step)
         stats = self._snn_stats(x, direct, h_nt, counts, gate_neurons)
         return h_nt, h_nt[-1].mean(dim=0), c_last.mean(dim=0), stats
+
+    def _fused(
+        self,
+        proj: Tensor,
+        direct: bool,
+        w_hh_t: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        params: SpikingCellParams,
+        gate_neurons: GateNeurons,
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """The pipelined schedule through :func:`snnlstm.fused.fused_spiking_layer`."""
+        cfg = FusedConfig(
+            timesteps=self.timesteps,
+            direct=direct,
+            shift=params.shift,
+            spike_i=params.spike_i,
+            spike_g=params.spike_g,
+            activation=params.activation,
+            surrogate=gate_neurons.f.surrogate_name,
+            gamma=float(gate_neurons.f.gamma),
+            compiled=self.compile_mode != "none",
+        )
+        v_g, leak_g = params.v_g, params.leak_g
+        if not params.spike_g:  # an analog g gate leaves its neuron's leak (and, if standard, thresholds) unused
+            leak_g = leak_g.detach()
+            if params.activation == "standard":
+                v_g = (v_g[0].detach(), v_g[1].detach())
+        out = fused_spiking_layer(
+            proj, w_hh_t, h0, c0, params.v_sig, params.leak_sig, v_g, leak_g, params.v_c, params.leak_c, cfg
+        )
+        counts = dict(zip(("i", "f", "o", "g", "tanh_c"), out.counts.unbind(0)))
+        return out.h, out.c_last, counts
 
     def _snn_stats(
         self, x: Tensor, direct: bool, h_nt: Tensor, counts: dict[str, Tensor], gate_neurons: GateNeurons
@@ -518,6 +566,15 @@ class SpikingLSTM(nn.Module):
             ac = ac + torch.where(leaky, 0.0, membrane_ops)
         ann_mac, ann_ac = _ann_ops(n_steps * batch, fan_in, hid)
         return LayerStats(spikes, steps * hid, ac, mac, ann_ac, ann_mac, batch, timesteps, n_steps)
+
+
+def _fused_offset(params: SpikingCellParams, hidden: int) -> Tensor:
+    """Constant input currents ``[4H]`` of the fused cell: ``V/2 + V/(2T)`` on the i, f, o gates (none
+    on an analog i gate, which reads its raw pre-activation), none on g."""
+    offset = params.offset_sig
+    if not params.spike_i:
+        offset = torch.cat([offset.new_zeros(hidden), offset[hidden:]])
+    return torch.cat([offset, offset.new_zeros(hidden)])
 
 
 def _ann_ops(elements: int, fan_in: int, hidden: int) -> tuple[float, float]:

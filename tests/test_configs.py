@@ -24,12 +24,27 @@ def test_config_instantiates(config: str, tmp_path) -> None:
     assert cli.model.hparams.seq_len == cli.datamodule.seq_len
 
 
+#: preset -> (base config it composes with, T it sets)
+PRESET_BASES = {
+    "t4": ("smnist_row.yaml", 4),
+    "t8": ("smnist_row.yaml", 8),
+    "finetune_t4": ("smnist_row_finetune.yaml", 4),
+    "finetune_t8": ("smnist_row_finetune.yaml", 8),
+}
+
+
+def test_every_preset_is_covered() -> None:
+    assert {Path(p).stem for p in PRESETS} == set(PRESET_BASES)
+
+
 @pytest.mark.parametrize("preset", PRESETS, ids=[Path(p).stem for p in PRESETS])
-def test_presets_compose_with_smnist_row(preset: str, tmp_path) -> None:
-    base = str(Path(__file__).parents[1] / "configs" / "smnist_row.yaml")
+def test_presets_compose_with_their_base(preset: str, tmp_path) -> None:
+    base_name, timesteps = PRESET_BASES[Path(preset).stem]
+    base = str(Path(__file__).parents[1] / "configs" / base_name)
     cli = cli_main(["--config", base, "--config", preset, "--trainer.default_root_dir", str(tmp_path)], run=False)
     conversion = next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ANNToSNNConversion")
-    assert conversion.settings["timesteps"] == int(Path(preset).stem[1:])
+    assert conversion.settings["timesteps"] == timesteps
+    assert cli.model.hparams.timesteps == timesteps
 
 
 def test_unknown_option_value_is_reported(tmp_path, capsys) -> None:

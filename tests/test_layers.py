@@ -22,11 +22,12 @@ def make(**kwargs) -> SpikingLSTM:
 @pytest.mark.parametrize("timesteps", [1, 2, 3, 6], ids=lambda t: f"T{t}")
 @pytest.mark.parametrize("num_layers", [1, 2], ids=["1layer", "2layers"])
 @pytest.mark.parametrize("encoding", ["direct", "poisson"])
-def test_pipelined_equals_sequential(timesteps: int, num_layers: int, encoding: str) -> None:
+def test_schedules_agree(timesteps: int, num_layers: int, encoding: str) -> None:
+    """fused (hand-written backward) and pipelined (autograd) == the sequential T*N reference loop."""
     model = make(num_layers=num_layers, timesteps=timesteps, encoding=encoding, leak=0.9)
     x = torch.rand(3, 4, 5)  # N=4 < T=6 covers sequences shorter than the pipeline
-    results = []
-    for schedule in ("pipelined", "sequential"):
+    results = {}
+    for schedule in ("sequential", "pipelined", "fused"):
         model.schedule = schedule
         torch.manual_seed(1)  # same Poisson spikes
         out = model(x)
@@ -34,16 +35,21 @@ def test_pipelined_equals_sequential(timesteps: int, num_layers: int, encoding: 
         model.zero_grad()
         loss.backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-        results.append((out, grads))
-    (a, ga), (b, gb) = results
-    torch.testing.assert_close(a.output, b.output)
-    torch.testing.assert_close(a.state.h, b.state.h)
-    torch.testing.assert_close(a.state.c, b.state.c)
-    for la, lb in zip(a.stats, b.stats):
-        assert {k: float(v) for k, v in la.spikes.items()} == {k: float(v) for k, v in lb.spikes.items()}
-    assert ga.keys() == gb.keys() and any("threshold" in k for k in ga)
-    for name in ga:
-        torch.testing.assert_close(ga[name], gb[name], msg=name)
+        results[schedule] = (out, grads)
+    a, ga = results["sequential"]
+    for schedule in ("pipelined", "fused"):
+        b, gb = results[schedule]
+        # the fused backward sums parameter gradients in another order: float32 rounding differs
+        tol = {} if schedule == "pipelined" else {"rtol": 1e-4, "atol": 1e-5}
+        torch.testing.assert_close(b.output, a.output)
+        torch.testing.assert_close(b.state.h, a.state.h)
+        torch.testing.assert_close(b.state.c, a.state.c)
+        for la, lb in zip(a.stats, b.stats):
+            assert {k: float(v) for k, v in lb.spikes.items()} == {k: float(v) for k, v in la.spikes.items()}
+            assert float(lb.ac) == float(la.ac) and float(lb.mac) == float(la.mac)
+        assert gb.keys() == ga.keys() and any("threshold" in k for k in ga)
+        for name in ga:
+            torch.testing.assert_close(gb[name], ga[name], msg=f"{schedule}: {name}", **tol)
 
 
 @pytest.mark.parametrize("gates", list(GATE_SETS.values()), ids=list(GATE_SETS))

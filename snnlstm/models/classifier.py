@@ -38,7 +38,7 @@ class SequenceClassifier(LightningModule):
         head_sizes: hidden widths of the FC head (``[]`` = one Linear; ``[32]`` = GSC's FC(32)->FC(C)).
         dropout: dropout between LSTM layers and before the head.
         activation, mode, timesteps, spiking_gates, encoding, bias_shift, leak, learn_threshold,
-            learn_leak, surrogate, gamma, v_sig, v_tanh_pos, v_tanh_neg, compile: see
+            learn_leak, surrogate, gamma, v_sig, v_tanh_pos, v_tanh_neg, schedule, compile: see
             :class:`snnlstm.layers.SpikingLSTM`.
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate of the weights.
@@ -75,6 +75,7 @@ class SequenceClassifier(LightningModule):
         v_sig: float = 4.0,
         v_tanh_pos: float = 1.0,
         v_tanh_neg: float = -1.0,
+        schedule: Literal["fused", "pipelined", "sequential"] = "fused",
         compile: Literal["none", "step", "full"] = "none",
         optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam",
         lr: float = 1e-3,
@@ -120,6 +121,7 @@ class SequenceClassifier(LightningModule):
             v_sig=v_sig,
             v_tanh_pos=v_tanh_pos,
             v_tanh_neg=v_tanh_neg,
+            schedule=schedule,
             compile=compile,
         )
         layers: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []

@@ -86,27 +86,27 @@ def test_step_time_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
     out_csv, out_json = tmp_path / "results.csv", tmp_path / "out.json"
     argv = ["--batch", "4", "--hidden", "8", "--seq", "5", "--input", "3", "--timesteps", "1", "2"]
-    argv += ["--repeats", "2", "--warmup", "1", "--variants", "eager", "--out-csv", str(out_csv), "--out-json", str(out_json)]
+    argv += ["--repeats", "2", "--warmup", "1", "--variants", "fused,eager", "--out-csv", str(out_csv), "--out-json", str(out_json)]
     result = main(argv)
     rows = read_results(out_csv)
     got = {(r["model"], r["timesteps"], r["metric"]) for r in rows}
-    for model, t in [("nn-lstm8", ""), ("snntorch-slstm8", ""), ("lstm8-hard", ""), ("snnlstm-T1-eager", "1"), ("snnlstm-T2-eager", "2")]:
+    for model, t in [("nn-lstm8", ""), ("snntorch-slstm8", ""), ("lstm8-hard", ""), ("snnlstm-T1-eager", "1"), ("snnlstm-T2-fused", "2")]:
         assert {(model, t, "step_time_ms"), (model, t, "step_time_ratio")} <= got
     assert all(r["task"] == "mnist-row" and r["method"] == "step-time" and r["seeds"] == "1" for r in rows)
     assert rows[0]["command"].startswith("python benchmarks/step_time.py --batch 4")
     ratio = {r["model"]: float(r["value"]) for r in rows if r["metric"] == "step_time_ratio"}
     assert ratio["nn-lstm8"] == 1.0 and all(v > 0 for v in ratio.values())
     assert json.loads(out_json.read_text())["models"][0]["model"] == "nn-lstm8"
-    assert set(result["floor"]) == {"eager"}
+    assert set(result["floor"]) == {"fused", "eager"}
     assert "snnlstm-T2-eager" in capsys.readouterr().out
 
 
 def test_step_time_flags() -> None:
     from benchmarks.step_time import parse_args
 
-    assert parse_args([]).variants == ["eager", "compiled"]
-    assert parse_args(["--no-compile"]).variants == ["eager"]
-    assert parse_args(["--compile"]).variants == ["compiled"]
+    assert parse_args([]).variants == ["fused", "eager"]
+    assert parse_args(["--no-compile"]).variants == ["fused", "eager"]
+    assert parse_args(["--compile"]).variants == ["fused-compiled", "compiled"]
     assert parse_args(["--variants", "compiled,eager"]).variants == ["compiled", "eager"]
     defaults = parse_args([])
     assert (defaults.batch, defaults.seq, defaults.input, defaults.hidden, defaults.timesteps) == (128, 28, 28, 128, [1, 2, 4, 8])

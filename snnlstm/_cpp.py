@@ -1,0 +1,65 @@
+"""Build and load the fused C++ cell kernels (``snnlstm/csrc/fused_cell.cpp``).
+
+The kernels are compiled with ``torch.utils.cpp_extension.load`` on first use (about a minute)
+and cached by torch under ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``); the
+module name carries a hash of the source, so an edited kernel is rebuilt. Without a working C++
+compiler the layer falls back to the Python implementation of the same wavefront functions (with
+a warning), so nothing but speed depends on the build.
+
+Set ``SNNLSTM_NO_CPP=1`` to skip the kernels entirely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+SOURCE = Path(__file__).parent / "csrc" / "fused_cell.cpp"
+#: portable flags (no -march=native: the cache may be shared by different machines)
+#: -fno-trapping-math lets the compiler if-convert (and so vectorise) the branch-free loops; it does
+#: not change results (no FP exception handling is used)
+CFLAGS: tuple[str, ...] = ("-O3", "-fopenmp", "-ffp-contract=off", "-fno-trapping-math")
+_LOCK = threading.Lock()
+_STATE: dict[str, ModuleType | None] = {}
+
+
+def fused_cell_kernels() -> ModuleType | None:
+    """The compiled kernel module, or None when disabled or the build failed (warned once)."""
+    if "module" in _STATE:
+        return _STATE["module"]
+    with _LOCK:
+        if "module" not in _STATE:
+            _STATE["module"] = _build()
+    return _STATE["module"]
+
+
+def _build() -> ModuleType | None:
+    if os.environ.get("SNNLSTM_NO_CPP", "") not in ("", "0"):
+        return None
+    try:
+        # importing cpp_extension on a machine without CUDA logs a harmless "No CUDA runtime" warning
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+        from torch.utils import cpp_extension
+
+        digest = hashlib.sha1(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:12]
+        return cpp_extension.load(
+            name=f"snnlstm_fused_cell_{digest}",
+            sources=[str(SOURCE)],
+            extra_cflags=list(CFLAGS),
+            extra_ldflags=["-fopenmp"],
+            verbose=False,
+        )
+    except Exception as err:  # no compiler, no ninja, read-only cache, ...
+        warnings.warn(
+            f"snnlstm: could not build the fused C++ cell kernels ({type(err).__name__}: {err}); "
+            "using the slower Python implementation. Install a C++ compiler and ninja to enable them, "
+            "or set SNNLSTM_NO_CPP=1 to silence this warning.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None

@@ -1,0 +1,461 @@
+// Fused CPU kernels of one wavefront of the spiking LSTM cell (Datta et al. 2022), forward and
+// backward. The maths is exactly snnlstm/fused.py's forward_step/backward_step (see its module
+// docstring for the chain rule); this file only fuses every gate of a unit into one pass over
+// memory. Built on first use by torch.utils.cpp_extension (see snnlstm/_cpp.py).
+//
+// Tensors are [A, B, K] with rows of K contiguous values and an arbitrary stride between the A
+// elements in flight (the "diagonal" views of the Python orchestrator). Gate layout of z and of
+// the membranes: i, f, o (3H) | g (H) | tanh_c (H).
+//
+// Spikes are decided by comparing the membrane with the threshold (U > V+, U < V-), which is the
+// Python code's H(U / V - 1) without the division; the surrogate still sees x = U / V - 1.
+
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <vector>
+
+namespace {
+
+template <typename T>
+struct Rows {
+  T* data;
+  int64_t stride_a;
+  int64_t width;
+  int64_t batch;
+  T* row(int64_t r) const { return data + (r / batch) * stride_a + (r % batch) * width; }
+};
+
+template <typename T>
+Rows<T> rows(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.dim() == 3, name, " must be [A, B, K]");
+  TORCH_CHECK(t.stride(2) == 1 && (t.size(1) == 1 || t.stride(1) == t.size(2)), name,
+              " must have contiguous [B, K] blocks");
+  return Rows<T>{t.data_ptr<T>(), t.stride(0), t.size(2), t.size(1)};
+}
+
+// Denormal gradients (|g| < 1e-38) are flushed to zero inside the kernels: they change nothing
+// measurable but make x86 arithmetic up to 100x slower. The caller's FP mode is restored.
+struct FlushDenormals {
+#if defined(__SSE__)
+  unsigned int saved = _mm_getcsr();
+  FlushDenormals() { _mm_setcsr(saved | 0x8040); }  // FTZ | DAZ
+  ~FlushDenormals() { _mm_setcsr(saved); }
+#endif
+};
+
+struct Scalars {
+  double vgp, vgn, leak_g, vcp, vcn, leak_c, shift, gamma;
+  bool spike_i, spike_g, standard;
+  int64_t surrogate;  // 0 triangular, 1 fast_sigmoid, 2 atan, 3 straight_through
+};
+
+Scalars unpack(const std::vector<double>& s, bool spike_i, bool spike_g, bool standard, int64_t surrogate) {
+  TORCH_CHECK(s.size() == 8, "expected 8 scalars (vgp, vgn, leak_g, vcp, vcn, leak_c, shift, gamma)");
+  return Scalars{s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], spike_i, spike_g, standard, surrogate};
+}
+
+template <typename T>
+inline T clamp01(T x, T lo, T hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
+template <typename T>
+inline T analog_tanh(T z, T vp, T vn, bool standard) {
+  return standard ? std::tanh(z) : clamp01(z / vp, T(0), T(1)) + clamp01(z / (-vn), T(-1), T(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// One row (one batch entry of one element in flight): loops over the H units with every gate of
+// a unit in the same iteration; branch-free (spikes are comparisons cast to T) so that the
+// compiler vectorises them (`omp simd`). SURR and SPIKE_G are template parameters; the other
+// flags are loop-invariant and unswitched by the compiler.
+
+template <typename T, int SURR>
+inline T surr(T x, T gamma) {
+  if constexpr (SURR == 0) {
+    return gamma * std::max(T(1) - std::abs(x), T(0));
+  } else if constexpr (SURR == 1) {
+    const T v = std::abs(x) * T(25) + T(1);
+    return T(1) / (v * v);
+  } else if constexpr (SURR == 2) {
+    const T v = x * T(M_PI);
+    return T(1) / (v * v + T(1));
+  } else {
+    return T(1);
+  }
+}
+
+template <typename T>
+struct Consts {
+  T vgp, vgn, leak_g, vcp, vcn, leak_c, shift, gamma;
+  T ivgp, ivgn, ivcp, ivcn;
+  bool has_shift, spike_i, standard;
+};
+
+template <typename T>
+Consts<T> consts(const Scalars& s) {
+  Consts<T> c;
+  c.vgp = T(s.vgp); c.vgn = T(s.vgn); c.leak_g = T(s.leak_g);
+  c.vcp = T(s.vcp); c.vcn = T(s.vcn); c.leak_c = T(s.leak_c);
+  c.shift = T(s.shift); c.gamma = T(s.gamma);
+  c.ivgp = T(1) / c.vgp; c.ivgn = T(1) / c.vgn; c.ivcp = T(1) / c.vcp; c.ivcn = T(1) / c.vcn;
+  c.has_shift = s.shift != 0.0; c.spike_i = s.spike_i; c.standard = s.standard;
+  return c;
+}
+
+// Analog gate values of one row, computed outside the vectorised loops so that transcendental
+// functions are only evaluated when an analog gate uses the standard activations.
+template <typename T>
+void analog_i(int64_t hid, const Consts<T>& k, T v, const T* __restrict__ z, T* __restrict__ val, T* __restrict__ dz,
+              T* __restrict__ dv) {
+  if (k.standard) {
+    for (int64_t j = 0; j < hid; ++j) val[j] = T(1) / (T(1) + std::exp(-z[j]));
+    if (dz != nullptr)
+      for (int64_t j = 0; j < hid; ++j) { dz[j] = val[j] * (T(1) - val[j]); dv[j] = T(0); }
+    return;
+  }
+  for (int64_t j = 0; j < hid; ++j) {
+    const T a = z[j] / v + T(0.5);
+    val[j] = clamp01(a, T(0), T(1));
+    const T inside = T((a >= T(0)) & (a <= T(1)));
+    if (dz != nullptr) { dz[j] = inside / v; dv[j] = -inside * z[j] / (v * v); }
+  }
+}
+
+template <typename T>
+void analog_g(int64_t hid, const Consts<T>& kref, const T* __restrict__ z, T* __restrict__ val, T* __restrict__ dz,
+              T* __restrict__ dvp, T* __restrict__ dvn) {
+  const Consts<T> k = kref;
+  if (k.standard) {
+    for (int64_t j = 0; j < hid; ++j) val[j] = std::tanh(z[j]);
+    if (dz != nullptr)
+      for (int64_t j = 0; j < hid; ++j) { dz[j] = T(1) - val[j] * val[j]; dvp[j] = T(0); dvn[j] = T(0); }
+    return;
+  }
+  for (int64_t j = 0; j < hid; ++j) {
+    const T a_pos = z[j] / k.vgp, a_neg = z[j] / (-k.vgn);
+    val[j] = clamp01(a_pos, T(0), T(1)) + clamp01(a_neg, T(-1), T(0));
+  }
+  if (dz != nullptr) {
+    for (int64_t j = 0; j < hid; ++j) {
+      const T a_pos = z[j] / k.vgp, a_neg = z[j] / (-k.vgn);
+      const T in_pos = T((a_pos >= T(0)) & (a_pos <= T(1))), in_neg = T((a_neg >= T(-1)) & (a_neg <= T(0)));
+      dz[j] = in_pos / k.vgp - in_neg / k.vgn;
+      dvp[j] = -in_pos * z[j] / (k.vgp * k.vgp);
+      dvn[j] = in_neg * z[j] / (k.vgn * k.vgn);
+    }
+  }
+}
+
+template <typename T, bool SPIKE_G, bool SAVE>
+__attribute__((noinline)) void forward_row(int64_t hid, const Consts<T>& k, const T* __restrict__ vs, const T* __restrict__ ls, const T* __restrict__ zr, const T* __restrict__ mr,
+                 const T* __restrict__ cir, T* __restrict__ hr, T* __restrict__ cr, T* __restrict__ mo, T* __restrict__ uo, T* __restrict__ ao, T* __restrict__ cnt, T* __restrict__ scratch) {
+  const Consts<T> kc = k;  // a local copy: stores through the T* outputs cannot alias it
+  T* ig = scratch;
+  T* gg = scratch + hid;
+  if (!kc.spike_i) analog_i<T>(hid, k, vs[0], zr, ig, nullptr, nullptr);
+  if (!SPIKE_G) analog_g<T>(hid, k, zr + 3 * hid, gg, nullptr, nullptr, nullptr);
+  const T fi = kc.spike_i ? T(1) : T(0);  // blend weight: selects on a scalar bool do not vectorise
+  const T* zi = zr; const T* zf = zr + hid; const T* zo = zr + 2 * hid; const T* zg = zr + 3 * hid;
+  const T* mi = mr; const T* mf = mr + hid; const T* mo_ = mr + 2 * hid; const T* mg = mr + 3 * hid;
+  const T* mc = mr + 4 * hid;
+  const T* vi = vs; const T* vf = vs + hid; const T* vo = vs + 2 * hid;
+  const T* li = ls; const T* lf = ls + hid; const T* lo = ls + 2 * hid;
+  T ci = 0, cf = 0, co = 0, cg = 0, cc = 0;
+#pragma omp simd reduction(+ : ci, cf, co, cg, cc)
+  for (int64_t j = 0; j < hid; ++j) {
+    const T ui = mi[j] * li[j] + zi[j], uf = mf[j] * lf[j] + zf[j], uo_ = mo_[j] * lo[j] + zo[j];
+    const T si = T(ui > vi[j]), sf = T(uf > vf[j]), so = T(uo_ > vo[j]);
+    const T ig_j = ig[j], gg_j = gg[j];  // unconditional loads keep the loop if-convertible
+    const T i_gate = fi * si + (T(1) - fi) * ig_j;
+    T g_gate, ug, m_g;
+    if constexpr (SPIKE_G) {
+      const T zg_j = zg[j];
+      const T cur = zg_j + (zg_j >= T(0) ? kc.vgp : kc.vgn) * kc.shift;  // shift is 0 without the bias shift
+      ug = mg[j] * kc.leak_g + cur;
+      const T pg = T(ug > kc.vgp), ng = T(ug < kc.vgn);
+      g_gate = pg - ng;
+      m_g = ug - pg * kc.vgp - ng * kc.vgn;
+      cg += pg + ng;
+    } else {
+      g_gate = gg_j;
+      ug = m_g = mg[j];
+      cg += T(g_gate != T(0));
+    }
+    const T c = sf * cir[j] + i_gate * g_gate;
+    const T cur_c = c + (c >= T(0) ? kc.vcp : kc.vcn) * kc.shift;  // shift is 0 without the bias shift
+    const T uc = mc[j] * kc.leak_c + cur_c;
+    const T pc = T(uc > kc.vcp), nc = T(uc < kc.vcn);
+    hr[j] = so * (pc - nc);
+    cr[j] = c;
+    mo[j] = ui - si * vi[j];
+    mo[hid + j] = uf - sf * vf[j];
+    mo[2 * hid + j] = uo_ - so * vo[j];
+    mo[3 * hid + j] = m_g;
+    mo[4 * hid + j] = uc - pc * kc.vcp - nc * kc.vcn;
+    if constexpr (SAVE) {
+      uo[j] = ui; uo[hid + j] = uf; uo[2 * hid + j] = uo_; uo[3 * hid + j] = ug; uo[4 * hid + j] = uc;
+    }
+    ci += si; cf += sf; co += so; cc += pc + nc;
+  }
+  if (ao != nullptr) {  // saved analog pre-activations: z_i (analog i), z_g (analog g or shift)
+    int64_t col = 0;
+    if (!kc.spike_i) { for (int64_t j = 0; j < hid; ++j) ao[j] = zi[j]; ++col; }
+    if (!SPIKE_G || kc.has_shift) for (int64_t j = 0; j < hid; ++j) ao[col * hid + j] = zg[j];
+  }
+  cnt[0] += ci; cnt[1] += cf; cnt[2] += co; cnt[3] += cg; cnt[4] += cc;
+}
+
+template <typename T, bool SPIKE_G>
+void forward_impl(const torch::Tensor& z, const torch::Tensor& c_in, const torch::Tensor& m_in,
+                  const torch::Tensor& v_sig, const torch::Tensor& leak_sig, const Scalars& s,
+                  const torch::Tensor& h_out, const torch::Tensor& c_out, const torch::Tensor& m_out,
+                  const c10::optional<torch::Tensor>& u_out, const c10::optional<torch::Tensor>& aux_out,
+                  const torch::Tensor& counts) {
+  const int64_t hid = c_in.size(2);
+  const int64_t n_rows = c_in.size(0) * c_in.size(1);
+  auto Z = rows<T>(z, "z"), CI = rows<T>(c_in, "c_in"), MI = rows<T>(m_in, "m_in");
+  auto HO = rows<T>(h_out, "h_out"), CO = rows<T>(c_out, "c_out"), MO = rows<T>(m_out, "m_out");
+  const bool save = u_out.has_value(), aux = aux_out.has_value();
+  Rows<T> UO{}, AO{};
+  if (save) UO = rows<T>(*u_out, "u_out");
+  if (aux) AO = rows<T>(*aux_out, "aux_out");
+  const T* vs = v_sig.data_ptr<T>();
+  const T* ls = leak_sig.data_ptr<T>();
+  const Consts<T> k = consts<T>(s);
+  std::mutex lock;
+  double total[5] = {0, 0, 0, 0, 0};
+  at::parallel_for(0, n_rows, 16, [&](int64_t begin, int64_t end) {
+    FlushDenormals ftz;
+    T local[5] = {0, 0, 0, 0, 0};
+    std::vector<T> scratch(2 * hid);
+    for (int64_t r = begin; r < end; ++r) {
+      if (save)
+        forward_row<T, SPIKE_G, true>(hid, k, vs, ls, Z.row(r), MI.row(r), CI.row(r), HO.row(r), CO.row(r),
+                                      MO.row(r), UO.row(r), aux ? AO.row(r) : nullptr, local, scratch.data());
+      else
+        forward_row<T, SPIKE_G, false>(hid, k, vs, ls, Z.row(r), MI.row(r), CI.row(r), HO.row(r), CO.row(r),
+                                       MO.row(r), nullptr, aux ? AO.row(r) : nullptr, local, scratch.data());
+    }
+    std::lock_guard<std::mutex> guard(lock);
+    for (int q = 0; q < 5; ++q) total[q] += double(local[q]);
+  });
+  auto acc = counts.accessor<T, 1>();
+  for (int q = 0; q < 5; ++q) acc[q] += T(total[q]);
+}
+
+template <typename T, int SURR, bool SPIKE_G>
+__attribute__((noinline)) void backward_row(int64_t hid, const Consts<T>& k, const T* __restrict__ vs, const T* __restrict__ iv, const T* __restrict__ ls, const T* __restrict__ ghr,
+                  const T* __restrict__ gcr, T* __restrict__ gmr, const T* __restrict__ ur, const T* __restrict__ mpr, const T* __restrict__ cir, const T* __restrict__ cr, const T* __restrict__ ar,
+                  T* __restrict__ gzr, T* __restrict__ gcir, T* __restrict__ g_v, T* __restrict__ g_l, T* __restrict__ g_s, T* __restrict__ scratch) {
+  const Consts<T> kc = k;  // a local copy: stores through the T* outputs cannot alias it
+  const T gamma = kc.gamma;
+  const int64_t aux_g = kc.spike_i ? 0 : hid;  // column of z_g in the aux row
+  T *i_val = scratch, *i_dz = scratch + hid, *i_dv = scratch + 2 * hid;
+  T *g_val = scratch + 3 * hid, *g_dz = scratch + 4 * hid, *g_dvp = scratch + 5 * hid, *g_dvn = scratch + 6 * hid;
+  if (!kc.spike_i) analog_i<T>(hid, k, vs[0], ar, i_val, i_dz, i_dv);
+  if (!SPIKE_G) analog_g<T>(hid, k, ar + aux_g, g_val, g_dz, g_dvp, g_dvn);
+  const bool has_shift = kc.has_shift;
+  const T fi = kc.spike_i ? T(1) : T(0);  // blend weight: selects on a scalar bool do not vectorise
+  // z_g's sign picks the shifted threshold; point at zeros when it is not saved (loads stay valid)
+  const T* z_g = (SPIKE_G && has_shift) ? ar + aux_g : g_val;
+  // per-unit partial sums (arrays, not scalar reductions, so the loop vectorises); g_s holds 7 rows of H
+  T* __restrict__ a_vgp = g_s; T* __restrict__ a_vgn = g_s + hid; T* __restrict__ a_lg = g_s + 2 * hid;
+  T* __restrict__ a_vcp = g_s + 3 * hid; T* __restrict__ a_vcn = g_s + 4 * hid; T* __restrict__ a_lc = g_s + 5 * hid;
+  T* __restrict__ a_vi0 = g_s + 6 * hid;
+#pragma omp simd
+  for (int64_t j = 0; j < hid; ++j) {
+    const int64_t jf = hid + j, jo = 2 * hid + j, jg = 3 * hid + j, jc = 4 * hid + j;
+    const T xi = ur[j] * iv[j] - T(1), xf = ur[jf] * iv[jf] - T(1), xo = ur[jo] * iv[jo] - T(1);
+    const T si = T(ur[j] > vs[j]), sf = T(ur[jf] > vs[jf]), so = T(ur[jo] > vs[jo]);
+    // tanh_c and h = o * S_c
+    const T uc = ur[jc], gmc = gmr[jc];
+    const T xcp = uc * kc.ivcp - T(1), xcn = uc * kc.ivcn - T(1);
+    const T pc = T(uc > kc.vcp), nc = T(uc < kc.vcn);
+    const T g_sc = ghr[j] * so;
+    const T g_o = ghr[j] * (pc - nc);
+    const T g_xcp = (g_sc - gmc * kc.vcp) * surr<T, SURR>(xcp, gamma);
+    const T g_xcn = (-g_sc - gmc * kc.vcn) * surr<T, SURR>(xcn, gamma);
+    const T g_uc = gmc + g_xcp * kc.ivcp + g_xcn * kc.ivcn;
+    const T on_pos_c = T(cr[j] >= T(0));
+    a_vcp[j] += -gmc * pc - g_xcp * uc * kc.ivcp * kc.ivcp + kc.shift * on_pos_c * g_uc;
+    a_vcn[j] += -gmc * nc - g_xcn * uc * kc.ivcn * kc.ivcn + kc.shift * (T(1) - on_pos_c) * g_uc;
+    a_lc[j] += g_uc * mpr[jc];
+    const T g_c = g_uc + gcr[j];
+    // gate values
+    const T ug = ur[jg], gmg = gmr[jg];
+    const T i_val_j = i_val[j], i_dz_j = i_dz[j], i_dv_j = i_dv[j], g_val_j = g_val[j], g_dz_j = g_dz[j],
+            g_dvp_j = g_dvp[j], g_dvn_j = g_dvn[j], z_g_j = z_g[j];  // unconditional loads (if-conversion)
+    const T i_gate = fi * si + (T(1) - fi) * i_val_j;
+    T g_gate;
+    T xgp = 0, xgn = 0, pg = 0, ng = 0;
+    if constexpr (SPIKE_G) {
+      xgp = ug * kc.ivgp - T(1); xgn = ug * kc.ivgn - T(1);
+      pg = T(ug > kc.vgp); ng = T(ug < kc.vgn);
+      g_gate = pg - ng;
+    } else {
+      g_gate = g_val_j;
+    }
+    gcir[j] += g_c * sf;
+    const T g_i = g_c * g_gate;
+    const T g_g = g_c * i_gate;
+    const T g_f = g_c * cir[j];
+    // g gate
+    T g_zg, gm_g_new;
+    if constexpr (SPIKE_G) {
+      const T g_xgp = (g_g - gmg * kc.vgp) * surr<T, SURR>(xgp, gamma);
+      const T g_xgn = (-g_g - gmg * kc.vgn) * surr<T, SURR>(xgn, gamma);
+      g_zg = gmg + g_xgp * kc.ivgp + g_xgn * kc.ivgn;
+      const T on_pos_g = T(z_g_j >= T(0));  // times shift, which is 0 without the bias shift
+      a_vgp[j] += -gmg * pg - g_xgp * ug * kc.ivgp * kc.ivgp + kc.shift * on_pos_g * g_zg;
+      a_vgn[j] += -gmg * ng - g_xgn * ug * kc.ivgn * kc.ivgn + kc.shift * (T(1) - on_pos_g) * g_zg;
+      a_lg[j] += g_zg * mpr[jg];
+      gm_g_new = g_zg * kc.leak_g;
+    } else {
+      g_zg = g_g * g_dz_j;
+      a_vgp[j] += g_g * g_dvp_j;
+      a_vgn[j] += g_g * g_dvn_j;
+      gm_g_new = gmg;
+    }
+    // i, f, o
+    const T gmi = gmr[j], gmf = gmr[jf], gmo = gmr[jo];
+    const T g_xi = (fi * g_i - gmi * vs[j]) * surr<T, SURR>(xi, gamma);
+    const T g_xf = (g_f - gmf * vs[jf]) * surr<T, SURR>(xf, gamma);
+    const T g_xo = (g_o - gmo * vs[jo]) * surr<T, SURR>(xo, gamma);
+    const T g_ui = gmi + g_xi * iv[j], g_uf = gmf + g_xf * iv[jf], g_uo = gmo + g_xo * iv[jo];
+    g_v[j] += -gmi * si - g_xi * ur[j] * iv[j] * iv[j];
+    g_v[jf] += -gmf * sf - g_xf * ur[jf] * iv[jf] * iv[jf];
+    g_v[jo] += -gmo * so - g_xo * ur[jo] * iv[jo] * iv[jo];
+    g_l[j] += g_ui * mpr[j];
+    g_l[jf] += g_uf * mpr[jf];
+    g_l[jo] += g_uo * mpr[jo];
+    const T gz_i = g_ui + (T(1) - fi) * g_i * i_dz_j;
+    a_vi0[j] += (T(1) - fi) * g_i * i_dv_j;
+    gzr[j] = gz_i; gzr[jf] = g_uf; gzr[jo] = g_uo; gzr[jg] = g_zg;
+    gmr[j] = g_ui * ls[j]; gmr[jf] = g_uf * ls[jf]; gmr[jo] = g_uo * ls[jo];
+    gmr[jg] = gm_g_new;
+    gmr[jc] = g_uc * kc.leak_c;
+  }
+}
+
+template <typename T, int SURR, bool SPIKE_G>
+void backward_impl(const torch::Tensor& gh, const torch::Tensor& gc, const torch::Tensor& gm,
+                   const torch::Tensor& u, const torch::Tensor& m_prev, const torch::Tensor& c_in,
+                   const torch::Tensor& c, const c10::optional<torch::Tensor>& aux,
+                   const torch::Tensor& v_sig, const torch::Tensor& leak_sig, const Scalars& s,
+                   const torch::Tensor& gz_out, const torch::Tensor& gc_in_acc, const torch::Tensor& grads) {
+  const int64_t hid = c_in.size(2);
+  const int64_t n_rows = c_in.size(0) * c_in.size(1);
+  auto GH = rows<T>(gh, "gh"), GC = rows<T>(gc, "gc"), GM = rows<T>(gm, "gm"), U = rows<T>(u, "u"),
+       MP = rows<T>(m_prev, "m_prev"), CI = rows<T>(c_in, "c_in"), C = rows<T>(c, "c"),
+       GZ = rows<T>(gz_out, "gz_out"), GCI = rows<T>(gc_in_acc, "gc_in_acc");
+  const bool has_aux = aux.has_value();
+  Rows<T> AX{};
+  if (has_aux) AX = rows<T>(*aux, "aux");
+  const T* vs = v_sig.data_ptr<T>();
+  const T* ls = leak_sig.data_ptr<T>();
+  std::vector<T> inv_v(3 * hid);  // the backward pass multiplies where the forward maths divides
+  for (int64_t q = 0; q < 3 * hid; ++q) inv_v[q] = T(1) / vs[q];
+  const Consts<T> k = consts<T>(s);
+  // per thread: g_v_sig[3H], g_leak_sig[3H], then per-unit rows of (vgp, vgn, leak_g, vcp, vcn, leak_c, v_i[0])
+  const int64_t n_acc = 13 * hid;
+  std::vector<double> total(n_acc, 0.0);
+  std::mutex lock;
+  at::parallel_for(0, n_rows, 16, [&](int64_t begin, int64_t end) {
+    FlushDenormals ftz;
+    std::vector<T> local(n_acc, T(0));
+    std::vector<T> scratch(7 * hid);
+    for (int64_t r = begin; r < end; ++r) {
+      backward_row<T, SURR, SPIKE_G>(hid, k, vs, inv_v.data(), ls, GH.row(r), GC.row(r), GM.row(r), U.row(r),
+                                     MP.row(r), CI.row(r), C.row(r), has_aux ? AX.row(r) : nullptr,
+                                     GZ.row(r), GCI.row(r), local.data(), local.data() + 3 * hid,
+                                     local.data() + 6 * hid, scratch.data());
+    }
+    std::lock_guard<std::mutex> guard(lock);
+    for (int64_t q = 0; q < n_acc; ++q) total[q] += double(local[q]);
+  });
+  auto acc = grads.accessor<T, 1>();
+  for (int64_t q = 0; q < 6 * hid; ++q) acc[q] += T(total[q]);
+  for (int q = 0; q < 7; ++q) {
+    double sum = 0.0;
+    for (int64_t j = 0; j < hid; ++j) sum += total[(6 + q) * hid + j];
+    if (q < 6) acc[6 * hid + q] += T(sum);
+    else acc[0] += T(sum);  // analog i gate: its hard-sigmoid threshold is v_sig[0]
+  }
+}
+
+template <typename T, int SURR>
+void backward_spike_g(bool spike_g, const torch::Tensor& gh, const torch::Tensor& gc, const torch::Tensor& gm,
+                      const torch::Tensor& u, const torch::Tensor& m_prev, const torch::Tensor& c_in,
+                      const torch::Tensor& c, const c10::optional<torch::Tensor>& aux, const torch::Tensor& v_sig,
+                      const torch::Tensor& leak_sig, const Scalars& s, const torch::Tensor& gz_out,
+                      const torch::Tensor& gc_in_acc, const torch::Tensor& grads) {
+  if (spike_g)
+    backward_impl<T, SURR, true>(gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads);
+  else
+    backward_impl<T, SURR, false>(gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads);
+}
+
+template <typename T>
+void backward_dispatch(int64_t kind, bool spike_g, const torch::Tensor& gh, const torch::Tensor& gc,
+                       const torch::Tensor& gm, const torch::Tensor& u, const torch::Tensor& m_prev,
+                       const torch::Tensor& c_in, const torch::Tensor& c, const c10::optional<torch::Tensor>& aux,
+                       const torch::Tensor& v_sig, const torch::Tensor& leak_sig, const Scalars& s,
+                       const torch::Tensor& gz_out, const torch::Tensor& gc_in_acc, const torch::Tensor& grads) {
+  switch (kind) {
+    case 0: backward_spike_g<T, 0>(spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads); break;
+    case 1: backward_spike_g<T, 1>(spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads); break;
+    case 2: backward_spike_g<T, 2>(spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads); break;
+    default: backward_spike_g<T, 3>(spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads);
+  }
+}
+
+int64_t check_common(const torch::Tensor& c_in, const torch::Tensor& v_sig) {
+  TORCH_CHECK(c_in.device().is_cpu(), "the fused C++ cell runs on the CPU only");
+  TORCH_CHECK(v_sig.is_contiguous() && v_sig.numel() == 3 * c_in.size(2), "v_sig must be a contiguous [3H]");
+  return c_in.size(2);
+}
+
+}  // namespace
+
+void cell_forward(torch::Tensor z, torch::Tensor c_in, torch::Tensor m_in, torch::Tensor v_sig,
+                  torch::Tensor leak_sig, std::vector<double> scalars, bool spike_i, bool spike_g,
+                  bool standard, int64_t surrogate_kind, torch::Tensor h_out, torch::Tensor c_out,
+                  torch::Tensor m_out, c10::optional<torch::Tensor> u_out,
+                  c10::optional<torch::Tensor> aux_out, torch::Tensor counts) {
+  check_common(c_in, v_sig);
+  const Scalars s = unpack(scalars, spike_i, spike_g, standard, surrogate_kind);
+  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "snnlstm_cell_forward", [&] {
+    if (spike_g)
+      forward_impl<scalar_t, true>(z, c_in, m_in, v_sig, leak_sig, s, h_out, c_out, m_out, u_out, aux_out, counts);
+    else
+      forward_impl<scalar_t, false>(z, c_in, m_in, v_sig, leak_sig, s, h_out, c_out, m_out, u_out, aux_out, counts);
+  });
+}
+
+void cell_backward(torch::Tensor gh, torch::Tensor gc, torch::Tensor gm, torch::Tensor u,
+                   torch::Tensor m_prev, torch::Tensor c_in, torch::Tensor c,
+                   c10::optional<torch::Tensor> aux, torch::Tensor v_sig, torch::Tensor leak_sig,
+                   std::vector<double> scalars, bool spike_i, bool spike_g, bool standard,
+                   int64_t surrogate_kind, torch::Tensor gz_out, torch::Tensor gc_in_acc,
+                   torch::Tensor grads) {
+  check_common(c_in, v_sig);
+  const Scalars s = unpack(scalars, spike_i, spike_g, standard, surrogate_kind);
+  TORCH_CHECK(surrogate_kind >= 0 && surrogate_kind <= 3, "unknown surrogate id ", surrogate_kind);
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "snnlstm_cell_backward", [&] {
+    backward_dispatch<scalar_t>(surrogate_kind, spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s,
+                                gz_out, gc_in_acc, grads);
+  });
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("cell_forward", &cell_forward, "fused spiking LSTM cell, one wavefront, forward");
+  m.def("cell_backward", &cell_backward, "fused spiking LSTM cell, one wavefront, backward");
+}
