@@ -4,10 +4,16 @@ Evaluates checkpoints on the full MNIST test set (10,000 images, ``../shared/dat
 numbers in ``benchmarks/results.csv``:
 
 * ``ann``: the non-spiking hard LSTM(128) (the ``ann-before-conversion.ckpt`` of ``smnist_row.yaml``);
-* ``datta-convert``: that checkpoint converted without any SNN training, at ``--convert-timesteps``,
-  with and without the optimal bias shift (paper Fig. 3b);
-* ``datta-finetune``: the converted and fine-tuned spiking model (test accuracy, firing rate, synaptic
-  operations, estimated energy ratio against the non-spiking LSTM from the measured spike counts).
+* ``datta-convert``: that checkpoint converted without any SNN training (direct inputs),
+  with and without the optimal bias shift (paper Fig. 3b), at every ``--sweep-timesteps``;
+* ``datta-convert-poisson[-noshift]``: the same with Poisson (rate-coded) inputs;
+* ``datta-finetune``: converted and fine-tuned spiking models, one per ``--snn-ckpt`` (test accuracy,
+  firing rates per gate, synaptic operations, estimated energy against the non-spiking LSTM from the
+  measured spike counts: CMOS per-op model and TrueNorth/SpiNNaker models; latency T+N-1 against the
+  T*N of the hybrid scheme).
+
+Plots go to ``--figures-dir``: accuracy vs T (conversion-only curves, fine-tuned points, the ANN as a
+reference line), a spike raster of test image 0 and the per-gate firing rates of every fine-tuned model.
 
 The checkpoints come from (each about 20-40 minutes on 2 CPU cores)::
 
@@ -16,7 +22,7 @@ The checkpoints come from (each about 20-40 minutes on 2 CPU cores)::
 
 then::
 
-    python benchmarks/mnist_row.py --ann-ckpt ANN_CKPT --snn-ckpt SNN_CKPT
+    python benchmarks/mnist_row.py --ann-ckpt ANN_CKPT --snn-ckpt SNN_T2_CKPT SNN_T8_CKPT
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -34,6 +41,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.results import command_line, record  # noqa: E402
+from snnlstm.energy import energy_report  # noqa: E402
+from snnlstm.raster import plot_firing_rates, plot_spike_raster, record_spike_trains  # noqa: E402
+from snnlstm.sweep import SweepRow, format_sweep_table, plot_sweep, rows_as_dicts, timestep_sweep, write_sweep_csv  # noqa: E402
 from snnlstm.callbacks import SpikeMonitor  # noqa: E402
 from snnlstm.datamodules import SequentialMNIST  # noqa: E402
 from snnlstm.models import SequenceClassifier  # noqa: E402
@@ -67,16 +77,21 @@ def evaluate(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ann-ckpt", required=True, help="pre-trained non-spiking checkpoint")
-    parser.add_argument("--snn-ckpt", required=True, help="converted + fine-tuned checkpoint")
+    parser.add_argument("--snn-ckpt", nargs="*", default=[], help="converted + fine-tuned checkpoints (any T)")
     parser.add_argument("--data-dir", default="../shared/data")
-    parser.add_argument("--convert-timesteps", type=int, nargs="*", default=[2, 4, 8])
-    parser.add_argument("--out-csv", default="benchmarks/results.csv")
+    parser.add_argument("--sweep-timesteps", type=int, nargs="*", default=[1, 2, 4, 8, 16],
+                        help="T values of the conversion-only sweep")
+    parser.add_argument("--encodings", nargs="*", default=["direct", "poisson"], help="encodings of the sweep")
+    parser.add_argument("--figures-dir", default="benchmarks/figures", help="where the PNG plots go")
+    parser.add_argument("--out-csv", default="benchmarks/results.csv", help="results CSV ('' = do not record)")
     parser.add_argument("--out-json", default="benchmarks/out/mnist_row.json")
     args = parser.parse_args(argv)
-    for path in (args.ann_ckpt, args.snn_ckpt):
+    for path in [args.ann_ckpt, *args.snn_ckpt]:
         if not os.path.isfile(path):
             parser.error(f"checkpoint {path!r} not found: train it first (see the module docstring)")
     data = SequentialMNIST(data_dir=args.data_dir, variant="row", batch_size=500)
+    data.setup("test")
+    figures = Path(args.figures_dir)
     command = command_line()
     report: dict[str, Any] = {}
     rows = []
@@ -84,29 +99,55 @@ def main(argv: list[str] | None = None) -> None:
     def row(method: str, timesteps: int, metric: str, value: float) -> None:
         rows.append(dict(task=TASK, model=MODEL, method=method, timesteps=timesteps, metric=metric, value=value, seeds=1, command=command))
 
-    ann = report["ann"] = evaluate(args.ann_ckpt, data, mode="ann")
-    row("ann", 1, "test_acc", ann["test_acc"])
-    print(f"non-spiking hard LSTM(128): {ann['test_acc']:.2f}%", flush=True)
-    for t in args.convert_timesteps:
-        for shift in (False, True):
-            res = report[f"convert-T{t}-{'shift' if shift else 'noshift'}"] = evaluate(
-                args.ann_ckpt, data, mode="snn", timesteps=t, bias_shift=shift
-            )
-            method = "datta-convert" + ("" if shift else "-noshift")
-            row(method, t, "test_acc", res["test_acc"])
-            print(f"conversion only, T={t}, shift={shift}: {res['test_acc']:.2f}%", flush=True)
-    snn = report["finetune"] = evaluate(args.snn_ckpt, data)
-    t = int(snn["timesteps"])
-    for metric, key in (("test_acc", "test_acc"), ("energy_ratio", "energy_ratio"), ("firing_rate", "firing_rate"),
-                        ("ac_per_sample", "spikes/lstm/synops/ac_per_sample"),
-                        ("mac_per_sample", "spikes/lstm/synops/mac_per_sample")):
-        if key in snn:
-            row("datta-finetune", t, metric, snn[key])
-    for gate in ("i", "f", "g", "o", "tanh_c", "h"):
-        key = f"spikes/lstm/l0.{gate}/rate"
-        if key in snn:
-            row("datta-finetune", t, f"rate_{gate}", snn[key])
-    print(f"converted + fine-tuned, T={t}: {snn['test_acc']:.2f}%, energy ratio {snn.get('energy_ratio', float('nan')):.2f}x", flush=True)
+    # conversion only (paper Fig. 3b), with and without the bias shift, direct and Poisson inputs
+    start = time.perf_counter()
+    ann_model = SequenceClassifier.load_from_checkpoint(args.ann_ckpt, map_location="cpu", compile="none", init_from=None)
+    sweep_rows, ann_acc = timestep_sweep(
+        ann_model, data.test_dataloader(), data.num_classes, args.sweep_timesteps, data.seq_len,
+        encodings=args.encodings, bias_shifts=[False, True],
+    )
+    report["conversion_sweep_s"] = time.perf_counter() - start
+    report["ann"] = {"test_acc": ann_acc}
+    row("ann", 1, "test_acc", ann_acc)
+    for r in sweep_rows:
+        method = "datta-convert" + ("" if r.encoding == "direct" else f"-{r.encoding}") + ("" if r.bias_shift else "-noshift")
+        row(method, r.timesteps, "test_acc", r.accuracy)
+        row(method, r.timesteps, "energy_ratio", r.energy_ratio)
+    report["conversion"] = rows_as_dicts(sweep_rows)
+    print(format_sweep_table(sweep_rows, ann_acc), flush=True)
+
+    # converted + fine-tuned checkpoints (paper Fig. 3a / Table 2), energy and latency
+    finetuned = []
+    for ckpt in args.snn_ckpt:
+        snn = evaluate(ckpt, data)
+        t = int(snn["timesteps"])
+        snn.update(energy_report(snn, t, data.seq_len))
+        report[f"finetune-T{t}"] = snn
+        for metric, key in (("test_acc", "test_acc"), ("energy_ratio", "energy_ratio"), ("firing_rate", "firing_rate"),
+                            ("ac_per_sample", "spikes/lstm/synops/ac_per_sample"),
+                            ("mac_per_sample", "spikes/lstm/synops/mac_per_sample"),
+                            ("truenorth_ratio", "truenorth_ratio"), ("spinnaker_ratio", "spinnaker_ratio"),
+                            ("latency_steps", "latency_pipelined"), ("latency_steps_hybrid", "latency_hybrid")):
+            if key in snn:
+                row("datta-finetune", t, metric, snn[key])
+        for gate in ("i", "f", "g", "o", "tanh_c", "h"):
+            key = f"spikes/lstm/l0.{gate}/rate"
+            if key in snn:
+                row("datta-finetune", t, f"rate_{gate}", snn[key])
+        finetuned.append(SweepRow("snn", "direct, fine-tuned", True, t, snn["test_acc"], snn.get("firing_rate", float("nan")),
+                                  float("nan"), float("nan"), snn.get("energy_ratio", float("nan")), t + data.seq_len - 1, t * data.seq_len))
+        model = SequenceClassifier.load_from_checkpoint(ckpt, map_location="cpu", compile="none", init_from=None)
+        x = data.test_dataloader().dataset[0][0]
+        for k, trains in enumerate(record_spike_trains(model.lstm, x)):
+            plot_spike_raster(trains, figures / f"mnist_row_raster_T{t}_l{k}.png", t, title=f"row-wise MNIST, test image 0, T={t}, layer {k}")
+        rates = {key.split("/")[2]: float(v) for key, v in snn.items() if key.startswith("spikes/lstm/l") and key.endswith("/rate") and "." in key}
+        plot_firing_rates(rates, figures / f"mnist_row_rates_T{t}.png", f"per-gate firing rate on the test set, T={t}")
+        print(f"converted + fine-tuned, T={t}: {snn['test_acc']:.2f}%, energy ratio {snn.get('energy_ratio', float('nan')):.2f}x, "
+              f"TrueNorth {snn['truenorth_ratio']:.2f}x, SpiNNaker {snn['spinnaker_ratio']:.2f}x, "
+              f"latency {int(snn['latency_pipelined'])} steps (hybrid scheme {int(snn['latency_hybrid'])})", flush=True)
+    plot_sweep(sweep_rows + finetuned, figures / "mnist_row_accuracy_vs_T.png", ann_acc,
+               title="Row-wise MNIST, LSTM(128): conversion only vs fine-tuned")
+    write_sweep_csv(sweep_rows + finetuned, figures / "mnist_row_accuracy_vs_T.csv", ann_acc)
     if args.out_csv:
         record(rows, args.out_csv)
     os.makedirs(os.path.dirname(args.out_json) or ".", exist_ok=True)

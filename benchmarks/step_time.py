@@ -46,8 +46,9 @@ from torch import Tensor, nn
 from benchmarks.results import DEFAULT_PATH, command_line, machine_description, record
 
 #: variant -> SpikingLSTM ``(schedule, compile)``: "fused" is the default layer (C++ wavefront kernels
-#: with the hand-written backward), "fused-compiled" the same wavefront functions through
-#: ``torch.compile``; "eager", "compiled" and "full" are the autograd pipelined schedule without
+#: with the hand-written backward), "fused-compiled" the same with ``compile="step"`` (which only
+#: changes anything where the C++ kernels do not apply: then the Python wavefront functions are
+#: compiled); "eager", "compiled" and "full" are the autograd pipelined schedule without
 #: compilation, with each step compiled, and with the whole schedule compiled (minutes; not by default)
 VARIANT_SETTINGS: dict[str, tuple[str, str]] = {
     "fused": ("fused", "none"),

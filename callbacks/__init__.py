@@ -2,5 +2,6 @@
 
 from .conversion import ANNToSNNConversion, replace_torch_lstms
 from .spike_monitor import SpikeMonitor
+from .sweep import SpikeRaster, TimestepSweep
 
-__all__ = ["ANNToSNNConversion", "SpikeMonitor", "replace_torch_lstms"]
+__all__ = ["ANNToSNNConversion", "SpikeMonitor", "SpikeRaster", "TimestepSweep", "replace_torch_lstms"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Literal, Union
+from typing import Literal, Mapping, Union
 
 import torch
 from torch import Tensor
@@ -178,3 +178,52 @@ def latency_steps(
     if scheme == "sequential":
         return timesteps * seq_len
     return seq_len
+
+
+def energy_report(
+    stats: Mapping[str, float],
+    timesteps: int,
+    seq_len: int,
+    e_mac_pj: float = E_MAC_PJ,
+    e_ac_pj: float = E_AC_PJ,
+) -> dict[str, float]:
+    """Energy and latency of one evaluated spiking model against its non-spiking twin.
+
+    Args:
+        stats: per-sample operation counts with the :class:`~snnlstm.metrics.SpikeStatsMetric` keys
+            ``synops/ac_per_sample``, ``synops/mac_per_sample``, ``ann/ac_per_sample``,
+            ``ann/mac_per_sample`` (measured from spike counts).
+        timesteps: SNN time steps T per input element.
+        seq_len: sequence length N.
+        e_mac_pj, e_ac_pj: per-operation energies of the CMOS model.
+
+    Returns:
+        ``snn_pj``, ``ann_pj`` (per sample) and ``energy_ratio`` (``E_ANN / E_SNN``, CMOS model);
+        ``{platform}_ratio`` for every :data:`NEUROMORPHIC` platform with
+        ``E = FLOPs * E_compute + steps * E_static``, FLOPs = all operations per sample, steps =
+        T+N-1 for the pipelined SNN and N for the ANN; and the latencies ``latency_pipelined``
+        (T+N-1), ``latency_hybrid`` (T*N, Ponghiran & Roy's schedule) and ``latency_ann`` (N).
+
+    Raises:
+        KeyError: a required count is missing (the message lists the keys).
+    """
+    keys = ("synops/ac_per_sample", "synops/mac_per_sample", "ann/ac_per_sample", "ann/mac_per_sample")
+    missing = [k for k in keys if k not in stats]
+    if missing:
+        raise KeyError(f"energy_report needs the operation counts {list(keys)}; missing {missing}")
+    ac, mac = float(stats[keys[0]]), float(stats[keys[1]])
+    ann_ac, ann_mac = float(stats[keys[2]]), float(stats[keys[3]])
+    pipelined = latency_steps(seq_len, timesteps, "pipelined")
+    out = {
+        "snn_pj": float(compute_energy_pj(mac, ac, e_mac_pj, e_ac_pj)),
+        "ann_pj": float(compute_energy_pj(ann_mac, ann_ac, e_mac_pj, e_ac_pj)),
+        "energy_ratio": float(energy_ratio(ann_mac, ann_ac, mac, ac, e_mac_pj, e_ac_pj)),
+        "latency_pipelined": float(pipelined),
+        "latency_hybrid": float(latency_steps(seq_len, timesteps, "sequential")),
+        "latency_ann": float(latency_steps(seq_len, timesteps, "ann")),
+    }
+    for platform in NEUROMORPHIC:
+        e_snn = neuromorphic_energy(ac + mac, pipelined, platform)
+        e_ann = neuromorphic_energy(ann_ac + ann_mac, seq_len, platform)
+        out[f"{platform}_ratio"] = float(e_ann / e_snn)
+    return out

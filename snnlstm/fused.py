@@ -47,7 +47,8 @@ class FusedConfig(NamedTuple):
         activation: ``"hard"`` or ``"standard"`` for analog gates.
         surrogate: surrogate name (one of :data:`FUSED_SURROGATES`).
         gamma: height of the triangular surrogate.
-        compiled: run the per-wavefront functions through ``torch.compile`` (fused C++ kernels).
+        compiled: run the Python per-wavefront functions through ``torch.compile`` when the C++
+            kernels do not apply (other devices, no C++ compiler).
     """
 
     timesteps: int
@@ -347,8 +348,11 @@ _SURROGATE_IDS = {name: k for k, name in enumerate(FUSED_SURROGATES)}
 
 
 def _cpp(t: Tensor, cfg: FusedConfig) -> Any:
-    """The C++ kernel module when it applies (CPU tensors, not ``compiled``), else None."""
-    if cfg.compiled or t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
+    """The C++ kernel module when it applies (float32/64 CPU tensors and the kernels built), else None.
+
+    On the CPU the C++ kernels win over ``compiled`` (they are faster than the compiled Python
+    functions); ``compiled`` applies to the Python fallback."""
+    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
         return None
     from ._cpp import fused_cell_kernels
 

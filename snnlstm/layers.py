@@ -190,8 +190,9 @@ class SpikingLSTM(nn.Module):
             same model and gradients.
         compile: ``torch.compile`` the per-wavefront step functions: ``"none"``, ``"step"`` or
             ``"full"`` (the whole autograd schedule of a layer; minutes to compile per input shape).
-            With ``schedule="fused"`` any mode but ``"none"`` runs the Python wavefront functions
-            through ``torch.compile`` instead of the C++ kernels (for devices other than the CPU).
+            With ``schedule="fused"`` the C++ kernels run on the CPU whatever this says; any mode
+            but ``"none"`` compiles the Python wavefront functions used elsewhere (other devices,
+            no C++ compiler).
 
     Shapes:
         input ``[B, N, F]`` (batch_first); optional initial state ``(h0, c0)``, each ``[L, B, H]``.

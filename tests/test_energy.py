@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from snnlstm.energy import (
+    energy_report,
     E_AC_PJ,
     E_MAC_PJ,
     NEUROMORPHIC,
@@ -104,3 +105,27 @@ def test_latency_single_element() -> None:
 def test_latency_bad_input(args: tuple, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         latency_steps(*args)
+
+
+def test_energy_report_from_counts() -> None:
+    stats = {
+        "synops/ac_per_sample": 1000.0,
+        "synops/mac_per_sample": 100.0,
+        "ann/ac_per_sample": 200.0,
+        "ann/mac_per_sample": 2000.0,
+    }
+    rep = energy_report(stats, timesteps=2, seq_len=28)
+    assert rep["snn_pj"] == pytest.approx(100 * 4.6 + 1000 * 0.9)
+    assert rep["ann_pj"] == pytest.approx(2000 * 4.6 + 200 * 0.9)
+    assert rep["energy_ratio"] == pytest.approx(rep["ann_pj"] / rep["snn_pj"])
+    assert (rep["latency_pipelined"], rep["latency_hybrid"], rep["latency_ann"]) == (29, 56, 28)
+    # TrueNorth: E = FLOPs * 0.4 + steps * 0.6
+    assert rep["truenorth_ratio"] == pytest.approx((2200 * 0.4 + 28 * 0.6) / (1100 * 0.4 + 29 * 0.6))
+    assert rep["spinnaker_ratio"] == pytest.approx((2200 * 0.64 + 28 * 0.36) / (1100 * 0.64 + 29 * 0.36))
+    custom = energy_report(stats, timesteps=2, seq_len=28, e_mac_pj=3.1, e_ac_pj=0.1)
+    assert custom["snn_pj"] == pytest.approx(100 * 3.1 + 1000 * 0.1)
+
+
+def test_energy_report_needs_counts() -> None:
+    with pytest.raises(KeyError, match="missing.*ann/mac_per_sample"):
+        energy_report({"synops/ac_per_sample": 1.0, "synops/mac_per_sample": 1.0, "ann/ac_per_sample": 1.0}, 2, 5)

@@ -76,7 +76,7 @@ class SequenceClassifier(LightningModule):
         v_tanh_pos: float = 1.0,
         v_tanh_neg: float = -1.0,
         schedule: Literal["fused", "pipelined", "sequential"] = "fused",
-        compile: Literal["none", "step", "full"] = "none",
+        compile: Literal["none", "step", "full"] | bool = "none",  # bool: checkpoints from before the modes
         optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam",
         lr: float = 1e-3,
         spiking_lr: float | None = None,

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from snnlstm.models import SequenceClassifier
-from tests.conftest import make_trainer
+from tests.conftest import TinySequences, make_trainer
 
 
 def model(**kwargs) -> SequenceClassifier:
@@ -106,3 +106,15 @@ def test_cosine_schedule_anneals(tmp_path, tiny_data) -> None:
     assert lr == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="allowed"):
         model(lr_schedule="step")
+
+
+def test_checkpoints_with_a_boolean_compile_flag_still_load(tmp_path) -> None:
+    """Checkpoints written before the compile modes stored ``compile: true``."""
+    model = SequenceClassifier(input_size=4, num_classes=2, hidden_size=8, compile=True)
+    assert model.lstm.compile_mode == "step"
+    trainer = make_trainer(tmp_path, max_epochs=1)
+    trainer.fit(model, TinySequences())
+    path = tmp_path / "old.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = SequenceClassifier.load_from_checkpoint(path, map_location="cpu")
+    assert loaded.lstm.compile_mode == "step" and loaded.hparams.compile is True

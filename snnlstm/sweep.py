@@ -1,0 +1,252 @@
+"""Evaluate one trained model at several SNN time steps T (Datta et al. 2022, Fig. 3 and Table 2).
+
+:func:`timestep_sweep` runs a model's spiking LSTM layers at every T of a list (optionally for
+several input encodings and with/without the bias shift) over a dataloader and returns one
+:class:`SweepRow` per setting: accuracy, firing rate, synaptic operations, the estimated compute
+energy against the iso-architecture non-spiking LSTM, and the latency in time steps of the
+pipelined (T+N-1) and sequential (T*N) schedules. A model still in ANN mode is converted for the
+sweep (thresholds from its hard activations): that is the paper's conversion-only curve (Fig. 3b);
+a fine-tuned SNN checkpoint gives Fig. 3a. The layers' settings are restored afterwards.
+
+:func:`write_sweep_csv`, :func:`format_sweep_table` and :func:`plot_sweep` write the result as a
+CSV file, a plain-text table like the paper's and a PNG (accuracy vs T, the non-spiking accuracy as
+a reference line).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any, Iterable, NamedTuple, Sequence
+
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from .encoding import check_encoding
+from .energy import latency_steps
+from .layers import SpikingLSTM, check_timesteps
+from .metrics import SpikeStatsMetric
+
+#: CSV columns of :func:`write_sweep_csv`, in order.
+SWEEP_COLUMNS: tuple[str, ...] = (
+    "mode",
+    "encoding",
+    "bias_shift",
+    "timesteps",
+    "accuracy",
+    "firing_rate",
+    "ac_per_sample",
+    "mac_per_sample",
+    "energy_ratio",
+    "latency_pipelined",
+    "latency_sequential",
+)
+
+
+class SweepRow(NamedTuple):
+    """One evaluated setting (accuracy in percent; NaN where not applicable, e.g. rates in ANN mode)."""
+
+    mode: str
+    encoding: str
+    bias_shift: bool
+    timesteps: int
+    accuracy: float
+    firing_rate: float
+    ac_per_sample: float
+    mac_per_sample: float
+    energy_ratio: float
+    latency_pipelined: int
+    latency_sequential: int
+
+
+def spiking_lstms(module: nn.Module) -> list[SpikingLSTM]:
+    """Every :class:`SpikingLSTM` inside ``module`` (outermost first)."""
+    return [m for m in module.modules() if isinstance(m, SpikingLSTM)]
+
+
+@torch.no_grad()
+def evaluate(
+    module: nn.Module, loader: Iterable[Any], num_classes: int, device: torch.device | str | None = None
+) -> tuple[float, dict[str, float]]:
+    """Accuracy (percent) and spike statistics of ``module`` over ``loader``.
+
+    Args:
+        module: maps inputs ``[B, N, F]`` to logits ``[B, num_classes]``.
+        loader: yields ``(inputs, targets)``.
+        num_classes: number of classes.
+        device: where to run (default: the module's parameters' device).
+
+    Returns:
+        ``(accuracy_percent, stats)`` with the :class:`~snnlstm.metrics.SpikeStatsMetric` keys of the
+        first spiking layer stack (empty if the module has none). Both are reduced across processes
+        under DDP (torchmetrics).
+    """
+    layers = spiking_lstms(module)
+    if device is None:
+        device = next(module.parameters()).device
+    accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro").to(device)
+    metric = SpikeStatsMetric(layers[0].num_layers).to(device) if layers else None
+    handle = layers[0].register_stats_hook(lambda _m, stats: metric.update(stats)) if metric is not None else None
+    was_training = module.training
+    module.eval()
+    try:
+        for batch in loader:
+            x, y = batch[0].to(device), batch[1].to(device)
+            accuracy.update(module(x), y)
+    finally:
+        module.train(was_training)
+        if handle is not None:
+            handle.remove()
+    stats = {k: float(v) for k, v in metric.compute().items()} if metric is not None else {}
+    return 100.0 * float(accuracy.compute()), stats
+
+
+def timestep_sweep(
+    module: nn.Module,
+    loader: Iterable[Any],
+    num_classes: int,
+    timesteps: Sequence[int],
+    seq_len: int,
+    encodings: Sequence[str] | None = None,
+    bias_shifts: Sequence[bool] | None = None,
+    reference: bool = True,
+) -> tuple[list[SweepRow], float | None]:
+    """Evaluate ``module`` at every ``T`` (x encoding x bias shift) in SNN mode.
+
+    Args:
+        module: a model containing :class:`SpikingLSTM` layers (ANN or SNN mode).
+        loader: yields ``(inputs, targets)``.
+        num_classes: classes of the task.
+        timesteps: the T values, each ``>= 1``.
+        seq_len: sequence length N (for the latency columns).
+        encodings: input encodings to try (default: the layers' current one).
+        bias_shifts: bias-shift settings to try (default: the layers' current one).
+        reference: also evaluate the layers in ANN mode (the non-spiking reference accuracy).
+
+    Returns:
+        ``(rows, ann_accuracy)``; ``ann_accuracy`` is None without ``reference``.
+
+    Raises:
+        ValueError: no spiking LSTM layers in ``module``, bad T, unknown encoding.
+    """
+    layers = spiking_lstms(module)
+    if not layers:
+        raise ValueError("timestep_sweep needs a model with snnlstm SpikingLSTM layers (or convert it first)")
+    if not timesteps:
+        raise ValueError("timestep_sweep needs at least one T")
+    for t in timesteps:
+        check_timesteps(t)
+    for enc in encodings or ():
+        check_encoding(enc)
+    saved = [layer.get_extra_state() for layer in layers]
+    encodings = list(encodings) if encodings else [layers[0].encoding]
+    bias_shifts = list(bias_shifts) if bias_shifts is not None and len(bias_shifts) else [layers[0].bias_shift]
+    rows: list[SweepRow] = []
+    ann_accuracy = None
+    try:
+        if reference:
+            for layer in layers:
+                layer.configure(mode="ann")
+            ann_accuracy, _ = evaluate(module, loader, num_classes)
+        for enc in encodings:
+            for shift in bias_shifts:
+                for t in timesteps:
+                    for layer in layers:
+                        layer.configure(mode="snn", timesteps=int(t), encoding=enc, bias_shift=bool(shift))
+                    acc, stats = evaluate(module, loader, num_classes)
+                    rows.append(
+                        SweepRow(
+                            mode="snn",
+                            encoding=enc,
+                            bias_shift=bool(shift),
+                            timesteps=int(t),
+                            accuracy=acc,
+                            firing_rate=stats.get("rate", math.nan),
+                            ac_per_sample=stats.get("synops/ac_per_sample", math.nan),
+                            mac_per_sample=stats.get("synops/mac_per_sample", math.nan),
+                            energy_ratio=stats.get("energy_ratio", math.nan),
+                            latency_pipelined=latency_steps(seq_len, int(t), "pipelined"),
+                            latency_sequential=latency_steps(seq_len, int(t), "sequential"),
+                        )
+                    )
+    finally:
+        for layer, state in zip(layers, saved):
+            layer.set_extra_state(state)
+    return rows, ann_accuracy
+
+
+def write_sweep_csv(rows: Sequence[SweepRow], path: str | Path, ann_accuracy: float | None = None) -> Path:
+    """Write ``rows`` (plus an ``ann`` row with the reference accuracy) as CSV; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(SWEEP_COLUMNS)
+        if ann_accuracy is not None:
+            n = rows[0].latency_pipelined - rows[0].timesteps + 1 if rows else ""
+            writer.writerow(["ann", "", "", "", f"{ann_accuracy:.4f}", "", "", "", 1.0, n, n])
+        for row in rows:
+            writer.writerow([_fmt(v) for v in row])
+    return path
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return value
+
+
+def format_sweep_table(rows: Sequence[SweepRow], ann_accuracy: float | None = None) -> str:
+    """A plain-text table: one line per setting, like the paper's accuracy-vs-T tables."""
+    header = f"{'encoding':<9} {'shift':<5} {'T':>4} {'acc %':>7} {'rate':>6} {'E_ANN/E_SNN':>11} {'T+N-1':>6} {'T*N':>6}"
+    lines = [header, "-" * len(header)]
+    if ann_accuracy is not None:
+        lines.append(f"{'(ANN)':<9} {'':<5} {'-':>4} {ann_accuracy:>7.2f} {'':>6} {'1.00':>11}")
+    for r in rows:
+        lines.append(
+            f"{r.encoding:<9} {str(r.bias_shift).lower():<5} {r.timesteps:>4} {r.accuracy:>7.2f} "
+            f"{r.firing_rate:>6.3f} {r.energy_ratio:>11.2f} {r.latency_pipelined:>6} {r.latency_sequential:>6}"
+        )
+    return "\n".join(lines)
+
+
+def plot_sweep(
+    rows: Sequence[SweepRow], path: str | Path, ann_accuracy: float | None = None, title: str = "Accuracy vs SNN time steps"
+) -> Path:
+    """PNG of accuracy vs T (log2 axis), one line per (encoding, shift), the ANN accuracy dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    groups: dict[tuple[str, bool], list[SweepRow]] = {}
+    for r in rows:
+        groups.setdefault((r.encoding, r.bias_shift), []).append(r)
+    for (enc, shift), group in groups.items():
+        group = sorted(group, key=lambda r: r.timesteps)
+        label = f"{enc}, {'bias shift' if shift else 'no shift'}"
+        ax.plot([r.timesteps for r in group], [r.accuracy for r in group], marker="o", label=label)
+    if ann_accuracy is not None:
+        ax.axhline(ann_accuracy, color="black", linestyle="--", linewidth=1, label=f"non-spiking ({ann_accuracy:.2f}%)")
+    ax.set_xscale("log", base=2)
+    ts = sorted({r.timesteps for r in rows})
+    ax.set_xticks(ts, [str(t) for t in ts])
+    ax.set_xlabel("SNN time steps T per input element")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def rows_as_dicts(rows: Sequence[SweepRow]) -> list[dict[str, Any]]:
+    """Rows as plain dicts (for JSON, wandb tables)."""
+    return [r._asdict() for r in rows]

@@ -1,0 +1,100 @@
+"""TimestepSweep and SpikeRaster with a real Trainer on tiny data, and through the real CLI."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from snnlstm.callbacks import SpikeRaster, TimestepSweep
+from snnlstm.cli import cli_main
+from snnlstm.models import SequenceClassifier
+from snnlstm.sweep import SWEEP_COLUMNS
+from tests.conftest import TinySequences, make_trainer
+from tests.wandb_utils import read_wandb_offline
+
+
+def _trained(tmp_path: Path, data: TinySequences, mode: str = "ann") -> SequenceClassifier:
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, hidden_size=8, mode=mode, lr=0.02)
+    make_trainer(tmp_path, max_epochs=3).fit(model, data)
+    return model
+
+
+def test_sweep_after_test_writes_csv_png_and_restores_the_model(tmp_path: Path, tiny_data: TinySequences) -> None:
+    model = _trained(tmp_path, tiny_data)
+    sweep = TimestepSweep(timesteps=[1, 2, 4], bias_shifts=[False, True], out_dir=str(tmp_path / "sweep"))
+    make_trainer(tmp_path, callbacks=[sweep]).test(model, tiny_data, verbose=False)
+    assert model.lstm.mode == "ann" and model.lstm.timesteps == 2  # put back as it was
+    assert [(r.bias_shift, r.timesteps) for r in sweep.rows] == [(s, t) for s in (False, True) for t in (1, 2, 4)]
+    assert sweep.ann_accuracy is not None and sweep.ann_accuracy > 60.0  # learnt something
+    for r in sweep.rows:
+        assert 0.0 <= r.accuracy <= 100.0 and 0.0 < r.firing_rate < 1.0 and r.energy_ratio > 0
+        assert r.latency_pipelined == r.timesteps + 6 - 1 and r.latency_sequential == r.timesteps * 6
+    with open(sweep.files["csv"]) as fh:
+        table = list(csv.DictReader(fh))
+    assert tuple(table[0]) == SWEEP_COLUMNS and table[0]["mode"] == "ann" and len(table) == 7
+    assert float(table[1]["accuracy"]) == pytest.approx(sweep.rows[0].accuracy, abs=1e-3)
+    png = sweep.files["png"].read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_conversion_only_accuracy_rises_with_timesteps(tmp_path: Path, tiny_data: TinySequences) -> None:
+    """The conversion-only curve approaches the ANN as T grows (hard activations are the T->inf limit)."""
+    model = _trained(tmp_path, tiny_data)
+    sweep = TimestepSweep(timesteps=[1, 64], out_dir=str(tmp_path / "s"))
+    make_trainer(tmp_path, callbacks=[sweep]).test(model, tiny_data, verbose=False)
+    low, high = sweep.rows
+    assert abs(high.accuracy - sweep.ann_accuracy) <= abs(low.accuracy - sweep.ann_accuracy)
+    assert abs(high.accuracy - sweep.ann_accuracy) <= 10.0
+
+
+def test_spike_raster_of_one_sample(tmp_path: Path, tiny_data: TinySequences) -> None:
+    model = _trained(tmp_path, tiny_data, mode="snn")
+    raster = SpikeRaster(sample_index=3, out_dir=str(tmp_path / "raster"))
+    make_trainer(tmp_path, callbacks=[raster]).test(model, tiny_data, verbose=False)
+    assert [f.name for f in raster.files] == ["raster_l0.png", "rates.png"]
+    assert all(f.read_bytes()[:4] == b"\x89PNG" for f in raster.files)
+    assert set(raster.rates) == {f"l0.{g}" for g in ("i", "f", "o", "g", "tanh_c", "h")}
+    assert all(0.0 <= r <= 1.0 for r in raster.rates.values())
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(timesteps=[]), "at least one"),
+        (dict(timesteps=[0]), r"timesteps .* >= 1, got 0"),
+        (dict(encodings=["latency"]), "latency"),
+    ],
+    ids=["no-T", "T0", "bad-encoding"],
+)
+def test_sweep_bad_arguments(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TimestepSweep(**kwargs)
+
+
+def test_raster_sample_out_of_range(tmp_path: Path, tiny_data: TinySequences) -> None:
+    model = _trained(tmp_path, tiny_data, mode="snn")
+    with pytest.raises(ValueError, match="beyond the test set"):
+        make_trainer(tmp_path, callbacks=[SpikeRaster(sample_index=10_000)]).test(model, tiny_data, verbose=False)
+
+
+@pytest.mark.slow
+def test_sweep_from_the_cli_logs_to_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    config = str(Path(__file__).parents[2] / "configs" / "quickstart.yaml")
+    args = ["test", "--config", config, "--trainer.default_root_dir", str(tmp_path)]
+    args += ["--trainer.logger.init_args.save_dir", str(tmp_path)]
+    args += ["--trainer.callbacks+=snnlstm.callbacks.TimestepSweep", "--trainer.callbacks.timesteps=[1, 2]"]
+    args += ["--trainer.callbacks.out_dir", str(tmp_path / "sweep")]
+    cli = cli_main(args)
+    sweep = next(cb for cb in cli.trainer.callbacks if isinstance(cb, TimestepSweep))
+    assert [r.timesteps for r in sweep.rows] == [1, 2] and (tmp_path / "sweep" / "timestep_sweep.png").exists()
+    cli.trainer.logger.experiment.finish()
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    logged = read_wandb_offline(run_dir)
+    assert logged["sweep/acc/direct/shift/T2"] == pytest.approx(sweep.rows[1].accuracy, rel=1e-6)
+    assert logged["sweep/accuracy_vs_T/_type"] == "images/separated" and logged["sweep/accuracy_vs_T/count"] == 1
+    assert logged["sweep/table/_type"] == "table-file" and logged["sweep/table/nrows"] == 2
