@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # conversion only (paper Fig. 3b), with and without the bias shift, direct and Poisson inputs
     start = time.perf_counter()
+    torch.manual_seed(0)  # Poisson spike trains
     ann_model = SequenceClassifier.load_from_checkpoint(args.ann_ckpt, map_location="cpu", compile="none", init_from=None)
     sweep_rows, ann_acc = timestep_sweep(
         ann_model, data.test_dataloader(), data.num_classes, args.sweep_timesteps, data.seq_len,
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     for ckpt in args.snn_ckpt:
         snn = evaluate(ckpt, data)
         t = int(snn["timesteps"])
-        snn.update(energy_report(snn, t, data.seq_len))
+        counts = {k.removeprefix("spikes/lstm/"): v for k, v in snn.items()}  # SpikeMonitor's keys of the layer
+        snn.update(energy_report(counts, t, data.seq_len))
         report[f"finetune-T{t}"] = snn
         for metric, key in (("test_acc", "test_acc"), ("energy_ratio", "energy_ratio"), ("firing_rate", "firing_rate"),
                             ("ac_per_sample", "spikes/lstm/synops/ac_per_sample"),

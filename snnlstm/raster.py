@@ -112,8 +112,8 @@ def plot_spike_raster(
             ax.imshow(data, aspect="auto", interpolation="nearest", cmap=ternary, vmin=-1, vmax=1)
         else:
             ax.imshow(data, aspect="auto", interpolation="nearest", cmap="Greys", vmin=-1, vmax=1)
-        rate = float((trains[name] != 0).float().mean())
-        ax.set_ylabel(f"{name}\n{rate:.2f}", rotation=0, ha="right", va="center", fontsize=8)
+        rate = f"{float((trains[name] != 0).float().mean()):.2f}" if is_spikes else "analog"
+        ax.set_ylabel(f"{name}\n{rate}", rotation=0, ha="right", va="center", fontsize=8)
         ax.set_yticks([])
         for boundary in range(timesteps, data.shape[1], timesteps):
             ax.axvline(boundary - 0.5, color="#1f77b4", linewidth=0.3, alpha=0.5)

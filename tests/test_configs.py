@@ -24,12 +24,13 @@ def test_config_instantiates(config: str, tmp_path) -> None:
     assert cli.model.hparams.seq_len == cli.datamodule.seq_len
 
 
-#: preset -> (base config it composes with, T it sets)
+#: preset -> (base config it composes with, T of its conversion, LSTM layers)
 PRESET_BASES = {
-    "t4": ("smnist_row.yaml", 4),
-    "t8": ("smnist_row.yaml", 8),
-    "finetune_t4": ("smnist_row_finetune.yaml", 4),
-    "finetune_t8": ("smnist_row_finetune.yaml", 8),
+    "t4": ("smnist_row.yaml", 4, 1),
+    "t8": ("smnist_row.yaml", 8, 1),
+    "finetune_t4": ("smnist_row_finetune.yaml", 4, 1),
+    "finetune_t8": ("smnist_row_finetune.yaml", 8, 1),
+    "two_layers": ("smnist_row.yaml", 2, 2),
 }
 
 
@@ -39,12 +40,13 @@ def test_every_preset_is_covered() -> None:
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[Path(p).stem for p in PRESETS])
 def test_presets_compose_with_their_base(preset: str, tmp_path) -> None:
-    base_name, timesteps = PRESET_BASES[Path(preset).stem]
+    base_name, timesteps, layers = PRESET_BASES[Path(preset).stem]
     base = str(Path(__file__).parents[1] / "configs" / base_name)
     cli = cli_main(["--config", base, "--config", preset, "--trainer.default_root_dir", str(tmp_path)], run=False)
     conversion = next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ANNToSNNConversion")
     assert conversion.settings["timesteps"] == timesteps
     assert cli.model.hparams.timesteps == timesteps
+    assert cli.model.lstm.num_layers == layers
 
 
 def test_unknown_option_value_is_reported(tmp_path, capsys) -> None:

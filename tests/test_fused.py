@@ -161,3 +161,17 @@ def test_disabled_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(_cpp._STATE, "module", raising=False)
     assert _cpp.fused_cell_kernels() is None
     monkeypatch.delitem(_cpp._STATE, "module", raising=False)
+
+
+def test_gradients_are_deterministic() -> None:
+    """Per-thread partial sums are combined in a fixed order: two backward passes agree bit for bit."""
+    torch.manual_seed(0)
+    model = SpikingLSTM(5, 32, mode="snn", timesteps=2, leak=0.9)
+    x = torch.randn(64, 9, 5)
+    grads = []
+    for _ in range(2):
+        model.zero_grad()
+        model(x).output.square().sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -368,6 +369,7 @@ void backward_impl(const torch::Tensor& gh, const torch::Tensor& gc, const torch
   const int64_t n_acc = 13 * hid;
   std::vector<double> total(n_acc, 0.0);
   std::mutex lock;
+  std::map<int64_t, std::vector<T>> partials;  // chunk start -> its sums: combined in a fixed order
   at::parallel_for(0, n_rows, 16, [&](int64_t begin, int64_t end) {
     FlushDenormals ftz;
     std::vector<T> local(n_acc, T(0));
@@ -379,8 +381,10 @@ void backward_impl(const torch::Tensor& gh, const torch::Tensor& gc, const torch
                                      local.data() + 6 * hid, scratch.data());
     }
     std::lock_guard<std::mutex> guard(lock);
-    for (int64_t q = 0; q < n_acc; ++q) total[q] += double(local[q]);
+    partials.emplace(begin, std::move(local));
   });
+  for (const auto& chunk : partials)  // deterministic: the same order whichever thread finished first
+    for (int64_t q = 0; q < n_acc; ++q) total[q] += double(chunk.second[q]);
   auto acc = grads.accessor<T, 1>();
   for (int64_t q = 0; q < 6 * hid; ++q) acc[q] += T(total[q]);
   for (int q = 0; q < 7; ++q) {
