@@ -144,6 +144,9 @@ class SequenceClassifier(LightningModule):
     def load_weights(self, path: str) -> None:
         """Load the ``state_dict`` of a Lightning checkpoint of this model (strict).
 
+        A converted (SNN-mode) source keeps its conversion settings; from a non-spiking source only the
+        weights are taken and this model's own T, spiking gates, encoding and bias shift stay.
+
         Raises:
             FileNotFoundError: no such file.
             ValueError: the checkpoint has no ``state_dict`` or does not match this architecture.
@@ -153,10 +156,16 @@ class SequenceClassifier(LightningModule):
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         if "state_dict" not in checkpoint:
             raise ValueError(f"{path!r} is not a Lightning checkpoint (no 'state_dict' entry)")
+        own = [layer.get_extra_state() for layer in spiking_layers(self)]
         try:
             self.load_state_dict(checkpoint["state_dict"], strict=True)
         except RuntimeError as err:
             raise ValueError(f"checkpoint {path!r} does not match this model's architecture: {err}") from err
+        # a non-spiking source carries no conversion to keep: this model's own T, gates, encoding and
+        # shift (its constructor arguments) stay, so `--model.init_args.timesteps 8` means T=8
+        for layer, settings in zip(spiking_layers(self), own):
+            if layer.mode == "ann":
+                layer.configure(**{k: v for k, v in settings.items() if k != "mode"})
 
     # ------------------------------------------------------------------ model
     def forward(self, x: Tensor) -> Tensor:
