@@ -430,7 +430,7 @@ class SpikingLSTM(nn.Module):
         """
         self._check_input(x, state)
         xt = x if not self.batch_first else x.transpose(0, 1)  # [N, B, F]
-        n_steps, batch = xt.shape[0], xt.shape[1]
+        batch = xt.shape[1]
         zeros = xt.new_zeros(self.num_layers, batch, self.hidden_size)
         h0, c0 = (zeros, zeros) if state is None else state
         layer_in: Tensor = xt

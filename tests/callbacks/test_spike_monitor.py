@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
-import struct
 from pathlib import Path
 from typing import Any
 
