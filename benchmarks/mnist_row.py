@@ -57,8 +57,8 @@ def evaluate(
     mode: str = "auto",
     timesteps: int | None = None,
     bias_shift: bool | None = None,
-) -> dict[str, float]:
-    """Test accuracy (%) and spike statistics of a checkpoint on the test split."""
+) -> tuple[dict[str, float], SequenceClassifier]:
+    """Test accuracy (%) and spike statistics of a checkpoint on the test split, and the loaded model."""
     model = SequenceClassifier.load_from_checkpoint(ckpt, map_location="cpu", compile="none", init_from=None)
     model.hparams.eval_mode, model.hparams.eval_timesteps = mode, timesteps
     if bias_shift is not None:
@@ -71,7 +71,7 @@ def evaluate(
     result = trainer.test(model, datamodule=data, verbose=False)[0]
     out = {"test_acc": 100 * result["test/acc"], "seconds": time.perf_counter() - start, "timesteps": float(model.lstm.timesteps)}
     out.update({k: float(v) for k, v in monitor.latest.get("test", {}).items()})
-    return out
+    return out, model
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     # converted + fine-tuned checkpoints (paper Fig. 3a / Table 2), energy and latency
     finetuned = []
     for ckpt in args.snn_ckpt:
-        snn = evaluate(ckpt, data)
+        snn, model = evaluate(ckpt, data)
         t = int(snn["timesteps"])
         counts = {k.removeprefix("spikes/lstm/"): v for k, v in snn.items()}  # SpikeMonitor's keys of the layer
         snn.update(energy_report(counts, t, data.seq_len))
@@ -138,7 +138,6 @@ def main(argv: list[str] | None = None) -> None:
                 row("datta-finetune", t, f"rate_{gate}", snn[key])
         finetuned.append(SweepRow("snn", "direct, fine-tuned", True, t, snn["test_acc"], snn.get("firing_rate", float("nan")),
                                   float("nan"), float("nan"), snn.get("energy_ratio", float("nan")), t + data.seq_len - 1, t * data.seq_len))
-        model = SequenceClassifier.load_from_checkpoint(ckpt, map_location="cpu", compile="none", init_from=None)
         x = data.test_dataloader().dataset[0][0]
         for k, trains in enumerate(record_spike_trains(model.lstm, x)):
             plot_spike_raster(trains, figures / f"mnist_row_raster_T{t}_l{k}.png", t, title=f"row-wise MNIST, test image 0, T={t}, layer {k}")

@@ -19,15 +19,14 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 
-from snnlstm.encoding import check_encoding
-from snnlstm.layers import check_timesteps
+from snnlstm.layers import spiking_layers
 from snnlstm.raster import firing_rates, plot_firing_rates, plot_spike_raster, record_spike_trains
 from snnlstm.sweep import (
     SWEEP_COLUMNS,
     SweepRow,
+    check_sweep_settings,
     format_sweep_table,
     plot_sweep,
-    spiking_lstms,
     timestep_sweep,
     write_sweep_csv,
 )
@@ -84,12 +83,7 @@ class TimestepSweep(Callback):
         out_dir: str | None = None,
     ) -> None:
         super().__init__()
-        if not timesteps:
-            raise ValueError("TimestepSweep needs at least one value in timesteps")
-        for t in timesteps:
-            check_timesteps(t)
-        for enc in encodings or ():
-            check_encoding(enc)
+        check_sweep_settings(timesteps, encodings)
         self.timesteps = [int(t) for t in timesteps]
         self.encodings = list(encodings) if encodings else None
         self.bias_shifts = [bool(b) for b in bias_shifts] if bias_shifts is not None else None
@@ -163,7 +157,7 @@ class SpikeRaster(Callback):
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        layers = spiking_lstms(pl_module)
+        layers = spiking_layers(pl_module)
         if not layers:
             raise ValueError("SpikeRaster needs a model with snnlstm SpikingLSTM layers")
         x = _nth_sample(_test_loader(trainer), self.sample_index)

@@ -490,23 +490,21 @@ class SpikingLSTM(nn.Module):
         params = gate_neurons.cell_params(
             self.hidden_size, self.timesteps, self.bias_shift, self.spiking_gates, self.activation
         )
-        spike_fn = gate_neurons.f.spike_grad
         if self.schedule == "fused":
             # the constant i/f/o currents V/2 + V/(2T) join the bias: one addmm per sequence
             offset = _fused_offset(params, self.hidden_size)
             bias = offset if b is None else b + offset
             proj = torch.addmm(bias, x.reshape(-1, x.shape[-1]), w_ih.t()).view(*x.shape[:-1], bias.shape[0])
             h_nt, c_last, counts = self._fused(proj, direct, w_hh_t, h0, c0, params, gate_neurons)
-            stats = self._snn_stats(x, direct, h_nt, counts, gate_neurons)
-            return h_nt, h_nt[-1].mean(dim=0), c_last.mean(dim=0), stats
-        proj = x @ w_ih.t()
-        if b is not None:
-            proj = proj + b
-        run = _pipelined if self.schedule == "pipelined" else _sequential
-        step = _compiled(_snn_step) if self.compile_mode == "step" else _snn_step
-        if self.compile_mode == "full":
-            run = _compiled(run)
-        h_nt, c_last, counts = run(proj, direct, w_hh_t, h0, c0, params, spike_fn, self.timesteps, step)
+        else:
+            proj = x @ w_ih.t()
+            if b is not None:
+                proj = proj + b
+            run = _pipelined if self.schedule == "pipelined" else _sequential
+            step = _compiled(_snn_step) if self.compile_mode == "step" else _snn_step
+            if self.compile_mode == "full":
+                run = _compiled(run)
+            h_nt, c_last, counts = run(proj, direct, w_hh_t, h0, c0, params, gate_neurons.f.spike_grad, self.timesteps, step)
         stats = self._snn_stats(x, direct, h_nt, counts, gate_neurons)
         return h_nt, h_nt[-1].mean(dim=0), c_last.mean(dim=0), stats
 
@@ -721,6 +719,11 @@ def _sequential(
         outs.append(torch.stack(hc_prev))
     hc = torch.stack(outs)
     return hc[..., :hid], hc[-1, :, :, hid:], _finish_counts(counts, hid)
+
+
+def spiking_layers(module: nn.Module) -> list[SpikingLSTM]:
+    """Every :class:`SpikingLSTM` inside ``module`` (found by type, outermost first)."""
+    return [m for m in module.modules() if isinstance(m, SpikingLSTM)]
 
 
 class LSTMCompat(SpikingLSTM):

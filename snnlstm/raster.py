@@ -105,6 +105,7 @@ def plot_spike_raster(
     fig, axes = plt.subplots(len(names), 1, figsize=(8, 1.3 * len(names) + 0.6), dpi=110, sharex=True)
     axes = [axes] if len(names) == 1 else list(axes)
     ternary = ListedColormap(["#d62728", "white", "black"])
+    rates = firing_rates(trains)
     for ax, name in zip(axes, names):
         data = trains[name][:, :max_units].T.float().cpu().numpy()  # [units, steps]
         is_spikes = bool(((data == 0) | (data == 1) | (data == -1)).all())
@@ -112,7 +113,7 @@ def plot_spike_raster(
             ax.imshow(data, aspect="auto", interpolation="nearest", cmap=ternary, vmin=-1, vmax=1)
         else:
             ax.imshow(data, aspect="auto", interpolation="nearest", cmap="Greys", vmin=-1, vmax=1)
-        rate = f"{float((trains[name] != 0).float().mean()):.2f}" if is_spikes else "analog"
+        rate = f"{rates[name]:.2f}" if is_spikes else "analog"
         ax.set_ylabel(f"{name}\n{rate}", rotation=0, ha="right", va="center", fontsize=8)
         ax.set_yticks([])
         for boundary in range(timesteps, data.shape[1], timesteps):

@@ -26,24 +26,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from .encoding import check_encoding
 from .energy import latency_steps
-from .layers import SpikingLSTM, check_timesteps
+from .layers import check_timesteps, spiking_layers
 from .metrics import SpikeStatsMetric
-
-#: CSV columns of :func:`write_sweep_csv`, in order.
-SWEEP_COLUMNS: tuple[str, ...] = (
-    "mode",
-    "encoding",
-    "bias_shift",
-    "timesteps",
-    "accuracy",
-    "firing_rate",
-    "ac_per_sample",
-    "mac_per_sample",
-    "energy_ratio",
-    "latency_pipelined",
-    "latency_sequential",
-)
-
 
 class SweepRow(NamedTuple):
     """One evaluated setting (accuracy in percent; NaN where not applicable, e.g. rates in ANN mode)."""
@@ -61,9 +45,18 @@ class SweepRow(NamedTuple):
     latency_sequential: int
 
 
-def spiking_lstms(module: nn.Module) -> list[SpikingLSTM]:
-    """Every :class:`SpikingLSTM` inside ``module`` (outermost first)."""
-    return [m for m in module.modules() if isinstance(m, SpikingLSTM)]
+#: CSV columns of :func:`write_sweep_csv`, in order.
+SWEEP_COLUMNS: tuple[str, ...] = SweepRow._fields
+
+
+def check_sweep_settings(timesteps: Sequence[int], encodings: Sequence[str] | None) -> None:
+    """Raise ``ValueError`` for an empty T list, a T below 1 or an unknown encoding (names the allowed)."""
+    if not timesteps:
+        raise ValueError("a time-step sweep needs at least one value in timesteps")
+    for t in timesteps:
+        check_timesteps(t)
+    for enc in encodings or ():
+        check_encoding(enc)
 
 
 @torch.no_grad()
@@ -83,7 +76,7 @@ def evaluate(
         first spiking layer stack (empty if the module has none). Both are reduced across processes
         under DDP (torchmetrics).
     """
-    layers = spiking_lstms(module)
+    layers = spiking_layers(module)
     if device is None:
         device = next(module.parameters()).device
     accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro").to(device)
@@ -131,15 +124,10 @@ def timestep_sweep(
     Raises:
         ValueError: no spiking LSTM layers in ``module``, bad T, unknown encoding.
     """
-    layers = spiking_lstms(module)
+    layers = spiking_layers(module)
     if not layers:
         raise ValueError("timestep_sweep needs a model with snnlstm SpikingLSTM layers (or convert it first)")
-    if not timesteps:
-        raise ValueError("timestep_sweep needs at least one T")
-    for t in timesteps:
-        check_timesteps(t)
-    for enc in encodings or ():
-        check_encoding(enc)
+    check_sweep_settings(timesteps, encodings)
     saved = [layer.get_extra_state() for layer in layers]
     encodings = list(encodings) if encodings else [layers[0].encoding]
     bias_shifts = list(bias_shifts) if bias_shifts is not None and len(bias_shifts) else [layers[0].bias_shift]

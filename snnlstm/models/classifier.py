@@ -11,16 +11,11 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from ..layers import DEFAULT_SPIKING_GATES, MODES, SpikingLSTM
+from ..layers import DEFAULT_SPIKING_GATES, MODES, SpikingLSTM, spiking_layers
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
 EVAL_MODES: tuple[str, ...] = ("auto", "ann", "snn")
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
-
-
-def spiking_layers(module: nn.Module) -> list[SpikingLSTM]:
-    """Every :class:`SpikingLSTM` inside ``module`` (found by type)."""
-    return [m for m in module.modules() if isinstance(m, SpikingLSTM)]
 
 
 class SequenceClassifier(LightningModule):

@@ -98,3 +98,15 @@ def test_sweep_from_the_cli_logs_to_wandb(tmp_path: Path, monkeypatch: pytest.Mo
     assert logged["sweep/acc/direct/shift/T2"] == pytest.approx(sweep.rows[1].accuracy, rel=1e-6)
     assert logged["sweep/accuracy_vs_T/_type"] == "images/separated" and logged["sweep/accuracy_vs_T/count"] == 1
     assert logged["sweep/table/_type"] == "table-file" and logged["sweep/table/nrows"] == 2
+
+
+def test_raster_rejects_bad_arguments_and_shapes() -> None:
+    from snnlstm.layers import SpikingLSTM
+    from snnlstm.raster import record_spike_trains
+
+    with pytest.raises(ValueError, match="sample_index must be >= 0 and max_units >= 1"):
+        SpikeRaster(sample_index=-1)
+    with pytest.raises(ValueError, match=r"one sequence \[N, 4\], got \(2, 6, 4\)"):
+        record_spike_trains(SpikingLSTM(4, 8, mode="snn"), torch.randn(2, 6, 4))
+    with pytest.raises(ValueError, match=r"one sequence \[N, 4\], got \(6, 3\)"):
+        record_spike_trains(SpikingLSTM(4, 8, mode="snn"), torch.randn(6, 3))
