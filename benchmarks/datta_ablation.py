@@ -1,7 +1,9 @@
 """Table 1 of Datta et al. 2022 on row-wise MNIST: the ablation of the conversion and SNN-training techniques.
 
 Rows (all T=2, direct encoding, 1-layer LSTM(128); each adds one technique to the row above, the last
-two replace "all gates spiking" by one analog gate):
+two replace "all gates spiking" by one analog gate). Each row is a LightningCLI preset in
+``configs/ablation/<row>.yaml`` that this script reads, and that composes with
+``configs/smnist_row_finetune.yaml`` (P) or ``configs/smnist_row_np.yaml`` (NP) to run one row alone:
 
 ======================  =====  ==========  ======  =============================
 row                     shift  V_th train  λ train  spiking gates
@@ -44,13 +46,13 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 import lightning as L
 import torch
+import yaml
 
 from benchmarks.results import DEFAULT_PATH, command_line, machine_description, record
 from snnlstm.callbacks import ANNToSNNConversion
 from snnlstm.datamodules import SequentialMNIST
 from snnlstm.models import SequenceClassifier
 
-ALL_GATES = ("i", "f", "g", "o", "tanh_c")
 
 
 class Row(NamedTuple):
@@ -64,14 +66,37 @@ class Row(NamedTuple):
     label: str
 
 
-ROWS: tuple[Row, ...] = (
-    Row("no-shift", False, False, False, ALL_GATES, "S, no shift"),
-    Row("shift", True, False, False, ALL_GATES, "+ V_th shift"),
-    Row("threshold", True, True, False, ALL_GATES, "+ V_th training"),
-    Row("leak", True, True, True, ALL_GATES, "+ leak training"),
-    Row("ns-sig-i", True, True, True, ("f", "g", "o", "tanh_c"), "+ NS sig_i"),
-    Row("ns-tanh-g", True, True, True, ("i", "f", "o", "tanh_c"), "+ NS tanh_g"),
-)
+#: Table 1's rows in order, with their labels; each row's settings live in ``configs/ablation/<name>.yaml``.
+ROW_LABELS: dict[str, str] = {
+    "no-shift": "S, no shift",
+    "shift": "+ V_th shift",
+    "threshold": "+ V_th training",
+    "leak": "+ leak training",
+    "ns-sig-i": "+ NS sig_i",
+    "ns-tanh-g": "+ NS tanh_g",
+}
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "ablation"
+ROW_KEYS = ("spiking_gates", "bias_shift", "learn_threshold", "learn_leak")
+
+
+def load_row(name: str, config_dir: Path = CONFIG_DIR) -> Row:
+    """Read one Table 1 row from its LightningCLI preset ``configs/ablation/<name>.yaml``.
+
+    The same file runs the row on its own (``snnlstm fit --config configs/smnist_row_finetune.yaml
+    --config configs/ablation/<name>.yaml``), so the script and the CLI cannot disagree.
+    """
+    path = Path(config_dir) / f"{name}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"ablation row config {path} is missing; rows: {', '.join(ROW_LABELS)}")
+    args = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("model", {}).get("init_args", {})
+    missing = [key for key in ROW_KEYS if key not in args]
+    if missing:
+        raise ValueError(f"{path} must set model.init_args.{{{', '.join(ROW_KEYS)}}}; missing: {', '.join(missing)}")
+    return Row(name, bool(args["bias_shift"]), bool(args["learn_threshold"]), bool(args["learn_leak"]),
+               tuple(args["spiking_gates"]), ROW_LABELS[name])
+
+
+ROWS: tuple[Row, ...] = tuple(load_row(name) for name in ROW_LABELS)
 ROW_NAMES = tuple(r.name for r in ROWS)
 PROTOCOLS = ("P", "NP")
 PAPER = {  # Table 1, T-MNIST column (P, NP)

@@ -43,12 +43,24 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.results import command_line, record  # noqa: E402
 from snnlstm.energy import energy_report  # noqa: E402
 from snnlstm.raster import plot_firing_rates, plot_spike_raster, record_spike_trains  # noqa: E402
-from snnlstm.sweep import SweepRow, format_sweep_table, plot_sweep, rows_as_dicts, timestep_sweep, write_sweep_csv  # noqa: E402
+from snnlstm.sweep import SweepRow, format_sweep_table, plot_sweep_panels, rows_as_dicts, timestep_sweep, write_sweep_csv  # noqa: E402
 from snnlstm.callbacks import SpikeMonitor  # noqa: E402
 from snnlstm.datamodules import SequentialMNIST  # noqa: E402
 from snnlstm.models import SequenceClassifier  # noqa: E402
 
-TASK, MODEL = "mnist-row", "lstm128-hard"
+TASK = "mnist-row"
+
+
+def model_name(model: SequenceClassifier) -> str:
+    """The ``model`` column of results.csv: ``lstm128-hard`` (1 layer), ``lstm128x2-hard`` (2 layers)."""
+    layers = model.lstm.num_layers
+    return f"lstm{model.lstm.hidden_size}" + (f"x{layers}" if layers > 1 else "") + f"-{model.lstm.activation}"
+
+
+def finetune_method(model: SequenceClassifier) -> str:
+    """``datta-finetune`` for direct inputs, ``datta-finetune-poisson`` for Poisson inputs (+ ``-noshift``)."""
+    lstm = model.lstm
+    return "datta-finetune" + ("" if lstm.encoding == "direct" else f"-{lstm.encoding}") + ("" if lstm.bias_shift else "-noshift")
 
 
 def evaluate(
@@ -83,8 +95,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="T values of the conversion-only sweep")
     parser.add_argument("--encodings", nargs="*", default=["direct", "poisson"], help="encodings of the sweep")
     parser.add_argument("--figures-dir", default="benchmarks/figures", help="where the PNG plots go")
+    parser.add_argument("--name", default=None,
+                        help="file-name prefix of the figures (default: mnist_row, or mnist_row_2l for a 2-layer model)")
     parser.add_argument("--out-csv", default="benchmarks/results.csv", help="results CSV ('' = do not record)")
-    parser.add_argument("--out-json", default="benchmarks/out/mnist_row.json")
+    parser.add_argument("--out-json", default=None, help="full report (default benchmarks/out/NAME.json)")
     args = parser.parse_args(argv)
     for path in [args.ann_ckpt, *args.snn_ckpt]:
         if not os.path.isfile(path):
@@ -96,13 +110,18 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {}
     rows = []
 
-    def row(method: str, timesteps: int, metric: str, value: float) -> None:
-        rows.append(dict(task=TASK, model=MODEL, method=method, timesteps=timesteps, metric=metric, value=value, seeds=1, command=command))
-
     # conversion only (paper Fig. 3b), with and without the bias shift, direct and Poisson inputs
     start = time.perf_counter()
     torch.manual_seed(0)  # Poisson spike trains
     ann_model = SequenceClassifier.load_from_checkpoint(args.ann_ckpt, map_location="cpu", compile="none", init_from=None)
+    if ann_model.lstm.mode != "ann":
+        parser.error(f"--ann-ckpt {args.ann_ckpt!r} holds a spiking model: give the non-spiking (pre-conversion) checkpoint")
+    name = args.name or ("mnist_row" if ann_model.lstm.num_layers == 1 else f"mnist_row_{ann_model.lstm.num_layers}l")
+    model_id = model_name(ann_model)
+
+    def row(method: str, timesteps: int, metric: str, value: float, model: str = model_id) -> None:
+        rows.append(dict(task=TASK, model=model, method=method, timesteps=timesteps, metric=metric, value=value, seeds=1, command=command))
+
     sweep_rows, ann_acc = timestep_sweep(
         ann_model, data.test_dataloader(), data.num_classes, args.sweep_timesteps, data.seq_len,
         encodings=args.encodings, bias_shifts=[False, True],
@@ -120,39 +139,54 @@ def main(argv: list[str] | None = None) -> None:
     # converted + fine-tuned checkpoints (paper Fig. 3a / Table 2), energy and latency
     finetuned = []
     for ckpt in args.snn_ckpt:
+        torch.manual_seed(0)  # Poisson spike trains
         snn, model = evaluate(ckpt, data)
-        t = int(snn["timesteps"])
+        if model.lstm.num_layers != ann_model.lstm.num_layers or model.lstm.hidden_size != ann_model.lstm.hidden_size:
+            parser.error(f"--snn-ckpt {ckpt!r} is not the architecture of --ann-ckpt (layers/hidden size differ): "
+                         "run the script once per architecture")
+        t, method, mid = int(snn["timesteps"]), finetune_method(model), model_name(model)
+        tag = f"T{t}" + ("" if model.lstm.encoding == "direct" else f"_{model.lstm.encoding}")
         counts = {k.removeprefix("spikes/lstm/"): v for k, v in snn.items()}  # SpikeMonitor's keys of the layer
         snn.update(energy_report(counts, t, data.seq_len))
-        report[f"finetune-T{t}"] = snn
+        report[f"{method}-{mid}-T{t}"] = snn
         for metric, key in (("test_acc", "test_acc"), ("energy_ratio", "energy_ratio"), ("firing_rate", "firing_rate"),
                             ("ac_per_sample", "spikes/lstm/synops/ac_per_sample"),
                             ("mac_per_sample", "spikes/lstm/synops/mac_per_sample"),
                             ("truenorth_ratio", "truenorth_ratio"), ("spinnaker_ratio", "spinnaker_ratio"),
                             ("latency_steps", "latency_pipelined"), ("latency_steps_hybrid", "latency_hybrid")):
             if key in snn:
-                row("datta-finetune", t, metric, snn[key])
-        for gate in ("i", "f", "g", "o", "tanh_c", "h"):
-            key = f"spikes/lstm/l0.{gate}/rate"
-            if key in snn:
-                row("datta-finetune", t, f"rate_{gate}", snn[key])
-        finetuned.append(SweepRow("snn", "direct, fine-tuned", True, t, snn["test_acc"], snn.get("firing_rate", float("nan")),
-                                  float("nan"), float("nan"), snn.get("energy_ratio", float("nan")), t + data.seq_len - 1, t * data.seq_len))
+                row(method, t, metric, snn[key], model=mid)
+        for k in range(model.lstm.num_layers):
+            for gate in ("i", "f", "g", "o", "tanh_c", "h"):
+                key = f"spikes/lstm/l{k}.{gate}/rate"
+                if key in snn:
+                    row(method, t, f"rate_{gate}" if k == 0 else f"rate_l{k}_{gate}", snn[key], model=mid)
+        finetuned.append(SweepRow("trained", "snn", model.lstm.encoding, model.lstm.bias_shift, t, snn["test_acc"],
+                                  snn.get("firing_rate", float("nan")), snn.get("spikes/lstm/synops/ac_per_sample", float("nan")),
+                                  snn.get("spikes/lstm/synops/mac_per_sample", float("nan")), snn.get("energy_ratio", float("nan")),
+                                  t + data.seq_len - 1, t * data.seq_len))
         x = data.test_dataloader().dataset[0][0]
         for k, trains in enumerate(record_spike_trains(model.lstm, x)):
-            plot_spike_raster(trains, figures / f"mnist_row_raster_T{t}_l{k}.png", t, title=f"row-wise MNIST, test image 0, T={t}, layer {k}")
+            plot_spike_raster(trains, figures / f"{name}_raster_{tag}_l{k}.png", t,
+                              title=f"row-wise MNIST, test image 0, T={t}, {model.lstm.encoding}, layer {k}")
         rates = {key.split("/")[2]: float(v) for key, v in snn.items() if key.startswith("spikes/lstm/l") and key.endswith("/rate") and "." in key}
-        plot_firing_rates(rates, figures / f"mnist_row_rates_T{t}.png", f"per-gate firing rate on the test set, T={t}")
-        print(f"converted + fine-tuned, T={t}: {snn['test_acc']:.2f}%, energy ratio {snn.get('energy_ratio', float('nan')):.2f}x, "
+        plot_firing_rates(rates, figures / f"{name}_rates_{tag}.png", f"per-gate firing rate on the test set, T={t}, {model.lstm.encoding}")
+        print(f"converted + fine-tuned ({mid}, {model.lstm.encoding}), T={t}: {snn['test_acc']:.2f}%, "
+              f"energy ratio {snn.get('energy_ratio', float('nan')):.2f}x, "
               f"TrueNorth {snn['truenorth_ratio']:.2f}x, SpiNNaker {snn['spinnaker_ratio']:.2f}x, "
               f"latency {int(snn['latency_pipelined'])} steps (hybrid scheme {int(snn['latency_hybrid'])})", flush=True)
-    plot_sweep(sweep_rows + finetuned, figures / "mnist_row_accuracy_vs_T.png", ann_acc,
-               title="Row-wise MNIST, LSTM(128): conversion only vs fine-tuned")
-    write_sweep_csv(sweep_rows + finetuned, figures / "mnist_row_accuracy_vs_T.csv", ann_acc)
+    panels = {"conversion only (Fig. 3b)": sweep_rows}
+    if finetuned:
+        panels["conversion + SNN fine-tuning (Fig. 3a)"] = finetuned
+    layers = ann_model.lstm.num_layers
+    plot_sweep_panels(panels, figures / f"{name}_accuracy_vs_T.png", ann_acc,
+                      suptitle=f"Row-wise MNIST, {layers}-layer LSTM({ann_model.lstm.hidden_size})")
+    write_sweep_csv(sweep_rows + finetuned, figures / f"{name}_accuracy_vs_T.csv", ann_acc)
     if args.out_csv:
         record(rows, args.out_csv)
-    os.makedirs(os.path.dirname(args.out_json) or ".", exist_ok=True)
-    with open(args.out_json, "w") as fh:
+    out_json = args.out_json or f"benchmarks/out/{name}.json"
+    os.makedirs(os.path.dirname(out_json) or ".", exist_ok=True)
+    with open(out_json, "w") as fh:
         json.dump(report, fh, indent=2)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -29,9 +29,15 @@ from .energy import latency_steps
 from .layers import check_timesteps, spiking_layers
 from .metrics import SpikeStatsMetric
 
+#: ``SweepRow.stage`` values: the sweep converted an ANN-mode model (no SNN training, paper Fig. 3b), or
+#: the model was already a trained spiking LSTM (converted + fine-tuned or trained from scratch, Fig. 3a).
+STAGES: tuple[str, ...] = ("converted", "trained")
+
+
 class SweepRow(NamedTuple):
     """One evaluated setting (accuracy in percent; NaN where not applicable, e.g. rates in ANN mode)."""
 
+    stage: str
     mode: str
     encoding: str
     bias_shift: bool
@@ -129,6 +135,7 @@ def timestep_sweep(
         raise ValueError("timestep_sweep needs a model with snnlstm SpikingLSTM layers (or convert it first)")
     check_sweep_settings(timesteps, encodings)
     saved = [layer.get_extra_state() for layer in layers]
+    stage = "converted" if layers[0].mode == "ann" else "trained"
     encodings = list(encodings) if encodings else [layers[0].encoding]
     bias_shifts = list(bias_shifts) if bias_shifts is not None and len(bias_shifts) else [layers[0].bias_shift]
     rows: list[SweepRow] = []
@@ -146,6 +153,7 @@ def timestep_sweep(
                     acc, stats = evaluate(module, loader, num_classes)
                     rows.append(
                         SweepRow(
+                            stage=stage,
                             mode="snn",
                             encoding=enc,
                             bias_shift=bool(shift),
@@ -174,7 +182,7 @@ def write_sweep_csv(rows: Sequence[SweepRow], path: str | Path, ann_accuracy: fl
         writer.writerow(SWEEP_COLUMNS)
         if ann_accuracy is not None:
             n = rows[0].latency_pipelined - rows[0].timesteps + 1 if rows else ""
-            writer.writerow(["ann", "", "", "", f"{ann_accuracy:.4f}", "", "", "", 1.0, n, n])
+            writer.writerow(["", "ann", "", "", "", f"{ann_accuracy:.4f}", "", "", "", 1.0, n, n])
         for row in rows:
             writer.writerow([_fmt(v) for v in row])
     return path
@@ -188,13 +196,13 @@ def _fmt(value: Any) -> Any:
 
 def format_sweep_table(rows: Sequence[SweepRow], ann_accuracy: float | None = None) -> str:
     """A plain-text table: one line per setting, like the paper's accuracy-vs-T tables."""
-    header = f"{'encoding':<9} {'shift':<5} {'T':>4} {'acc %':>7} {'rate':>6} {'E_ANN/E_SNN':>11} {'T+N-1':>6} {'T*N':>6}"
+    header = f"{'stage':<9} {'encoding':<9} {'shift':<5} {'T':>4} {'acc %':>7} {'rate':>6} {'E_ANN/E_SNN':>11} {'T+N-1':>6} {'T*N':>6}"
     lines = [header, "-" * len(header)]
     if ann_accuracy is not None:
-        lines.append(f"{'(ANN)':<9} {'':<5} {'-':>4} {ann_accuracy:>7.2f} {'':>6} {'1.00':>11}")
+        lines.append(f"{'(ANN)':<9} {'':<9} {'':<5} {'-':>4} {ann_accuracy:>7.2f} {'':>6} {'1.00':>11}")
     for r in rows:
         lines.append(
-            f"{r.encoding:<9} {str(r.bias_shift).lower():<5} {r.timesteps:>4} {r.accuracy:>7.2f} "
+            f"{r.stage:<9} {r.encoding:<9} {str(r.bias_shift).lower():<5} {r.timesteps:>4} {r.accuracy:>7.2f} "
             f"{r.firing_rate:>6.3f} {r.energy_ratio:>11.2f} {r.latency_pipelined:>6} {r.latency_sequential:>6}"
         )
     return "\n".join(lines)
@@ -203,36 +211,59 @@ def format_sweep_table(rows: Sequence[SweepRow], ann_accuracy: float | None = No
 def plot_sweep(
     rows: Sequence[SweepRow], path: str | Path, ann_accuracy: float | None = None, title: str = "Accuracy vs SNN time steps"
 ) -> Path:
-    """PNG of accuracy vs T (log2 axis), one line per (encoding, shift), the ANN accuracy dashed."""
+    """PNG of accuracy vs T (log2 axis), one line per (stage, encoding, shift), the ANN accuracy dashed."""
+    return plot_sweep_panels({title: rows}, path, ann_accuracy)
+
+
+def plot_sweep_panels(
+    panels: Mapping[str, Sequence[SweepRow]], path: str | Path, ann_accuracy: float | None = None, suptitle: str | None = None
+) -> Path:
+    """PNG with one accuracy-vs-T panel per entry of ``panels`` (title -> rows), side by side, shared y axis.
+
+    E.g. ``{"conversion only": converted_rows, "conversion + SNN fine-tuning": trained_rows}`` draws the
+    paper's Fig. 3b next to Fig. 3a. Each panel has one line per (stage, encoding, shift) and the
+    non-spiking accuracy as a dashed reference line.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    if not panels:
+        raise ValueError("plot_sweep_panels needs at least one panel")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
-    groups: dict[tuple[str, bool], list[SweepRow]] = {}
-    for r in rows:
-        groups.setdefault((r.encoding, r.bias_shift), []).append(r)
-    for (enc, shift), group in groups.items():
-        group = sorted(group, key=lambda r: r.timesteps)
-        label = f"{enc}, {'bias shift' if shift else 'no shift'}"
-        ax.plot([r.timesteps for r in group], [r.accuracy for r in group], marker="o", label=label)
-    if ann_accuracy is not None:
-        ax.axhline(ann_accuracy, color="black", linestyle="--", linewidth=1, label=f"non-spiking ({ann_accuracy:.2f}%)")
-    ax.set_xscale("log", base=2)
-    ts = sorted({r.timesteps for r in rows})
-    ax.set_xticks(ts, [str(t) for t in ts])
-    ax.set_xlabel("SNN time steps T per input element")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), dpi=120, sharey=True, squeeze=False)
+    for ax, (title, rows) in zip(axes[0], panels.items()):
+        _draw_sweep(ax, rows, ann_accuracy, title)
+    axes[0][0].set_ylabel("accuracy (%)")
+    if suptitle:
+        fig.suptitle(suptitle)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _draw_sweep(ax: Any, rows: Sequence[SweepRow], ann_accuracy: float | None, title: str) -> None:
+    groups: dict[tuple[str, str, bool], list[SweepRow]] = {}
+    for r in rows:
+        groups.setdefault((r.stage, r.encoding, r.bias_shift), []).append(r)
+    stages = {key[0] for key in groups}
+    for (stage, enc, shift), group in groups.items():
+        group = sorted(group, key=lambda r: r.timesteps)
+        label = f"{enc}, {'bias shift' if shift else 'no shift'}" + (f", {stage}" if len(stages) > 1 else "")
+        ax.plot([r.timesteps for r in group], [r.accuracy for r in group], marker="o", label=label)
+    if ann_accuracy is not None:
+        ax.axhline(ann_accuracy, color="black", linestyle="--", linewidth=1, label=f"non-spiking ({ann_accuracy:.2f}%)")
+    ts = sorted({r.timesteps for r in rows})
+    ax.set_xscale("log", base=2)
+    if ts:
+        ax.set_xticks(ts, [str(t) for t in ts])
+    ax.set_xlabel("SNN time steps T per input element")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def rows_as_dicts(rows: Sequence[SweepRow]) -> list[dict[str, Any]]:

@@ -8,8 +8,12 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 
 from snnlstm.cli import cli_main
 
-CONFIGS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs").rglob("*.yaml") if "presets" not in p.parts)
-PRESETS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs" / "presets").glob("*.yaml"))
+ROOT = Path(__file__).parents[1] / "configs"
+#: folders of presets (partial configs used after a base config), not runnable alone
+PRESET_DIRS = ("presets", "ablation")
+CONFIGS = sorted(str(p) for p in ROOT.rglob("*.yaml") if not set(PRESET_DIRS) & set(p.parts))
+PRESETS = sorted(str(p) for p in (ROOT / "presets").glob("*.yaml"))
+ABLATION_ROWS = sorted(str(p) for p in (ROOT / "ablation").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[Path(c).stem for c in CONFIGS])
@@ -24,14 +28,25 @@ def test_config_instantiates(config: str, tmp_path) -> None:
     assert cli.model.hparams.seq_len == cli.datamodule.seq_len
 
 
-#: preset -> (base config it composes with, T of its conversion, LSTM layers)
+#: preset -> (base config it composes with, T, LSTM layers, encoding)
 PRESET_BASES = {
-    "t4": ("smnist_row.yaml", 4, 1),
-    "t8": ("smnist_row.yaml", 8, 1),
-    "finetune_t4": ("smnist_row_finetune.yaml", 4, 1),
-    "finetune_t8": ("smnist_row_finetune.yaml", 8, 1),
-    "two_layers": ("smnist_row.yaml", 2, 2),
+    "t4": ("smnist_row.yaml", 4, 1, "direct"),
+    "t8": ("smnist_row.yaml", 8, 1, "direct"),
+    "finetune_t4": ("smnist_row_finetune.yaml", 4, 1, "direct"),
+    "finetune_t8": ("smnist_row_finetune.yaml", 8, 1, "direct"),
+    "two_layers": ("smnist_row.yaml", 2, 2, "direct"),
+    "poisson": ("smnist_row_finetune.yaml", 2, 1, "poisson"),
 }
+
+
+def _conversion(cli):
+    return next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ANNToSNNConversion")
+
+
+def _converted_setting(cli, key: str):
+    """What the conversion will set: the callback's own value, else the model's (the layers keep theirs)."""
+    value = _conversion(cli).settings[key]
+    return cli.model.hparams[key] if value is None else value
 
 
 def test_every_preset_is_covered() -> None:
@@ -40,13 +55,41 @@ def test_every_preset_is_covered() -> None:
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[Path(p).stem for p in PRESETS])
 def test_presets_compose_with_their_base(preset: str, tmp_path) -> None:
-    base_name, timesteps, layers = PRESET_BASES[Path(preset).stem]
-    base = str(Path(__file__).parents[1] / "configs" / base_name)
-    cli = cli_main(["--config", base, "--config", preset, "--trainer.default_root_dir", str(tmp_path)], run=False)
-    conversion = next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ANNToSNNConversion")
-    assert conversion.settings["timesteps"] == timesteps
+    base_name, timesteps, layers, encoding = PRESET_BASES[Path(preset).stem]
+    cli = cli_main(["--config", str(ROOT / base_name), "--config", preset, "--trainer.default_root_dir", str(tmp_path)], run=False)
+    assert _converted_setting(cli, "timesteps") == timesteps
+    assert _converted_setting(cli, "encoding") == encoding
     assert cli.model.hparams.timesteps == timesteps
     assert cli.model.lstm.num_layers == layers
+
+
+def test_presets_stack(tmp_path) -> None:
+    """T, encoding and depth presets combine on the fine-tuning config (T=8, Poisson, 2 layers)."""
+    args = ["--config", str(ROOT / "smnist_row_finetune.yaml")]
+    for preset in ("finetune_t8", "poisson", "two_layers"):
+        args += ["--config", str(ROOT / "presets" / f"{preset}.yaml")]
+    cli = cli_main(args + ["--trainer.default_root_dir", str(tmp_path)], run=False)
+    assert (_converted_setting(cli, "timesteps"), _converted_setting(cli, "encoding")) == (8, "poisson")
+    assert cli.model.lstm.num_layers == 2
+
+
+@pytest.mark.parametrize("protocol", ["P", "NP"])
+@pytest.mark.parametrize("row", ABLATION_ROWS, ids=[Path(p).stem for p in ABLATION_ROWS])
+def test_ablation_rows_compose_with_both_protocols(row: str, protocol: str, tmp_path) -> None:
+    from benchmarks.datta_ablation import load_row
+
+    base = ROOT / ("smnist_row_finetune.yaml" if protocol == "P" else "smnist_row_np.yaml")
+    cli = cli_main(["--config", str(base), "--config", row, "--trainer.default_root_dir", str(tmp_path)], run=False)
+    expected = load_row(Path(row).stem)
+    lstm = cli.model.lstm
+    assert set(lstm.spiking_gates) == set(expected.spiking_gates)
+    assert cli.model.hparams.bias_shift is expected.bias_shift
+    assert (cli.model.hparams.learn_threshold, cli.model.hparams.learn_leak) == (expected.learn_threshold, expected.learn_leak)
+    assert cli.model.hparams.timesteps == 2 and cli.model.hparams.encoding == "direct"
+    if protocol == "P":  # converted from a pre-trained ANN; the conversion keeps the row's settings
+        assert lstm.mode == "ann" and all(v is None for v in _conversion(cli).settings.values())
+    else:  # spiking from the first step, no conversion
+        assert lstm.mode == "snn" and not any(type(cb).__name__ == "ANNToSNNConversion" for cb in cli.trainer.callbacks)
 
 
 def test_unknown_option_value_is_reported(tmp_path, capsys) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.datta_ablation import PAPER, ROW_NAMES, main, parse_args
+from benchmarks.datta_ablation import PAPER, ROW_NAMES, ROWS, load_row, main, parse_args
 from benchmarks.results import read_results
 from snnlstm.models import SequenceClassifier
 from tests.conftest import TinySequences, make_trainer
@@ -56,3 +56,29 @@ def test_ablation_arguments() -> None:
         parse_args(["--protocols", "NP", "--rows", "everything"])
     with pytest.raises(SystemExit):
         parse_args(["--protocols", "NP", "--np-epochs", "0"])
+
+
+def test_rows_are_table_1() -> None:
+    """The rows read from configs/ablation/*.yaml are the paper's Table 1 definitions."""
+    every = ("i", "f", "g", "o", "tanh_c")
+    table_1 = {  # name: (shift, V_th training, leak training, spiking gates)
+        "no-shift": (False, False, False, every),
+        "shift": (True, False, False, every),
+        "threshold": (True, True, False, every),
+        "leak": (True, True, True, every),
+        "ns-sig-i": (True, True, True, ("f", "g", "o", "tanh_c")),
+        "ns-tanh-g": (True, True, True, ("i", "f", "o", "tanh_c")),
+    }
+    assert ROW_NAMES == tuple(table_1)
+    for row in ROWS:
+        assert (row.bias_shift, row.learn_threshold, row.learn_leak, set(row.spiking_gates)) == (
+            table_1[row.name][:3] + (set(table_1[row.name][3]),)
+        ), row.name
+
+
+def test_bad_row_config_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="ns-tanh-g"):
+        load_row("ns-tanh-g", tmp_path)
+    (tmp_path / "shift.yaml").write_text("model:\n  init_args:\n    bias_shift: true\n")
+    with pytest.raises(ValueError, match="learn_threshold"):
+        load_row("shift", tmp_path)
