@@ -10,7 +10,7 @@ a fine-tuned SNN checkpoint gives Fig. 3a. The layers' settings are restored aft
 
 :func:`write_sweep_csv`, :func:`format_sweep_table` and :func:`plot_sweep` write the result as a
 CSV file, a plain-text table like the paper's and a PNG (accuracy vs T, the non-spiking accuracy as
-a reference line).
+a reference line); :func:`plot_sweep_panels` draws several sweeps side by side (Fig. 3b next to 3a).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import torch
 from snnlstm.callbacks import SpikeRaster, TimestepSweep
 from snnlstm.cli import cli_main
 from snnlstm.models import SequenceClassifier
-from snnlstm.sweep import SWEEP_COLUMNS
+from snnlstm.sweep import SWEEP_COLUMNS, format_sweep_table, plot_sweep_panels, timestep_sweep
 from tests.conftest import TinySequences, make_trainer
 from tests.wandb_utils import read_wandb_offline
 
@@ -29,6 +29,7 @@ def test_sweep_after_test_writes_csv_png_and_restores_the_model(tmp_path: Path, 
     make_trainer(tmp_path, callbacks=[sweep]).test(model, tiny_data, verbose=False)
     assert model.lstm.mode == "ann" and model.lstm.timesteps == 2  # put back as it was
     assert [(r.bias_shift, r.timesteps) for r in sweep.rows] == [(s, t) for s in (False, True) for t in (1, 2, 4)]
+    assert {r.stage for r in sweep.rows} == {"converted"}  # an ANN-mode model: conversion-only accuracy
     assert sweep.ann_accuracy is not None and sweep.ann_accuracy > 60.0  # learnt something
     for r in sweep.rows:
         assert 0.0 <= r.accuracy <= 100.0 and 0.0 < r.firing_rate < 1.0 and r.energy_ratio > 0
@@ -49,6 +50,22 @@ def test_conversion_only_accuracy_rises_with_timesteps(tmp_path: Path, tiny_data
     low, high = sweep.rows
     assert abs(high.accuracy - sweep.ann_accuracy) <= abs(low.accuracy - sweep.ann_accuracy)
     assert abs(high.accuracy - sweep.ann_accuracy) <= 10.0
+
+
+def test_sweep_of_a_trained_snn_is_labelled_trained(tmp_path: Path, tiny_data: TinySequences) -> None:
+    model = _trained(tmp_path, tiny_data, mode="snn")
+    rows, ann = timestep_sweep(model, tiny_data.test_dataloader(), 2, [1, 2], 6, reference=False)
+    assert ann is None and [(r.stage, r.timesteps) for r in rows] == [("trained", 1), ("trained", 2)]
+    assert "trained" in format_sweep_table(rows)
+
+
+def test_sweep_panels_plot(tmp_path: Path, tiny_data: TinySequences) -> None:
+    model = _trained(tmp_path, tiny_data)
+    converted, ann = timestep_sweep(model, tiny_data.test_dataloader(), 2, [1, 2], 6, encodings=["direct", "poisson"])
+    png = plot_sweep_panels({"conversion only": converted, "other": converted[:2]}, tmp_path / "p.png", ann, suptitle="x")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="at least one panel"):
+        plot_sweep_panels({}, tmp_path / "q.png")
 
 
 def test_spike_raster_of_one_sample(tmp_path: Path, tiny_data: TinySequences) -> None:
