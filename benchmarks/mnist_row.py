@@ -7,13 +7,16 @@ numbers in ``benchmarks/results.csv``:
 * ``datta-convert``: that checkpoint converted without any SNN training (direct inputs),
   with and without the optimal bias shift (paper Fig. 3b), at every ``--sweep-timesteps``;
 * ``datta-convert-poisson[-noshift]``: the same with Poisson (rate-coded) inputs;
-* ``datta-finetune``: converted and fine-tuned spiking models, one per ``--snn-ckpt`` (test accuracy,
-  firing rates per gate, synaptic operations, estimated energy against the non-spiking LSTM from the
-  measured spike counts: CMOS per-op model and TrueNorth/SpiNNaker models; latency T+N-1 against the
-  T*N of the hybrid scheme).
+* ``datta-finetune`` / ``datta-finetune-poisson``: converted and fine-tuned spiking models, one per
+  ``--snn-ckpt``, any T and either encoding (test accuracy, firing rates per gate and layer, synaptic
+  operations, estimated energy against the non-spiking LSTM from the measured spike counts: CMOS per-op
+  model and TrueNorth/SpiNNaker models; latency T+N-1 against the T*N of the hybrid scheme).
 
-Plots go to ``--figures-dir``: accuracy vs T (conversion-only curves, fine-tuned points, the ANN as a
-reference line), a spike raster of test image 0 and the per-gate firing rates of every fine-tuned model.
+The ``model`` column is ``lstm128-hard`` for one layer and ``lstm128x2-hard`` for two: run the script
+once per architecture (the fine-tuned checkpoints must match ``--ann-ckpt``'s). Plots go to
+``--figures-dir`` under ``--name`` (default ``mnist_row`` / ``mnist_row_2l``): accuracy vs T with the
+conversion-only curves (Fig. 3b) beside the fine-tuned models (Fig. 3a), the ANN as a reference line;
+a spike raster of test image 0 and the per-gate firing rates of every fine-tuned model.
 
 The checkpoints come from (each about 20-40 minutes on 2 CPU cores)::
 
@@ -22,7 +25,8 @@ The checkpoints come from (each about 20-40 minutes on 2 CPU cores)::
 
 then::
 
-    python benchmarks/mnist_row.py --ann-ckpt ANN_CKPT --snn-ckpt SNN_T2_CKPT SNN_T8_CKPT
+    python benchmarks/mnist_row.py --ann-ckpt ANN_CKPT --snn-ckpt SNN_T2_CKPT SNN_T8_CKPT SNN_T2_POISSON_CKPT
+    python benchmarks/mnist_row.py --ann-ckpt ANN_2L_CKPT --snn-ckpt SNN_2L_T2_CKPT --sweep-timesteps 2 4 8
 """
 
 from __future__ import annotations
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         finetuned.append(SweepRow("trained", "snn", model.lstm.encoding, model.lstm.bias_shift, t, snn["test_acc"],
                                   snn.get("firing_rate", float("nan")), snn.get("spikes/lstm/synops/ac_per_sample", float("nan")),
                                   snn.get("spikes/lstm/synops/mac_per_sample", float("nan")), snn.get("energy_ratio", float("nan")),
-                                  t + data.seq_len - 1, t * data.seq_len))
+                                  int(snn["latency_pipelined"]), int(snn["latency_hybrid"])))
         x = data.test_dataloader().dataset[0][0]
         for k, trains in enumerate(record_spike_trains(model.lstm, x)):
             plot_spike_raster(trains, figures / f"{name}_raster_{tag}_l{k}.png", t,
