@@ -33,6 +33,10 @@ def test_slim_checkpoint_loads_and_tests(tmp_path: Path, mode: str) -> None:
     model.eval(), loaded.eval()
     with torch.no_grad():
         assert torch.equal(model(x), loaded(x))
+        # the "P" protocol starts new runs from it
+        started = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, hidden_size=8, mode=mode, timesteps=3,
+                                     init_from=str(slim)).eval()
+        assert torch.equal(model(x), started(x))
     result = make_trainer(tmp_path).test(loaded, data, ckpt_path=str(slim), verbose=False)[0]
     assert 0.0 <= result["test/acc"] <= 1.0
 
