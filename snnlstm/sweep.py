@@ -218,11 +218,11 @@ def plot_sweep(
 def plot_sweep_panels(
     panels: Mapping[str, Sequence[SweepRow]], path: str | Path, ann_accuracy: float | None = None, suptitle: str | None = None
 ) -> Path:
-    """PNG with one accuracy-vs-T panel per entry of ``panels`` (title -> rows), side by side, shared y axis.
+    """PNG with one accuracy-vs-T panel per entry of ``panels`` (title -> rows), side by side.
 
     E.g. ``{"conversion only": converted_rows, "conversion + SNN fine-tuning": trained_rows}`` draws the
-    paper's Fig. 3b next to Fig. 3a. Each panel has one line per (stage, encoding, shift) and the
-    non-spiking accuracy as a dashed reference line.
+    paper's Fig. 3b next to Fig. 3a. Each panel has its own accuracy axis, one line per (stage, encoding,
+    shift) in the same colour in every panel, and the non-spiking accuracy as a dashed reference line.
     """
     import matplotlib
 
@@ -233,10 +233,11 @@ def plot_sweep_panels(
         raise ValueError("plot_sweep_panels needs at least one panel")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), dpi=120, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), dpi=120, squeeze=False)
+    keys = sorted({(r.encoding, r.bias_shift) for rows in panels.values() for r in rows})
+    colours = {key: f"C{k % 10}" for k, key in enumerate(keys)}
     for ax, (title, rows) in zip(axes[0], panels.items()):
-        _draw_sweep(ax, rows, ann_accuracy, title)
-    axes[0][0].set_ylabel("accuracy (%)")
+        _draw_sweep(ax, rows, ann_accuracy, title, colours)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -245,7 +246,9 @@ def plot_sweep_panels(
     return path
 
 
-def _draw_sweep(ax: Any, rows: Sequence[SweepRow], ann_accuracy: float | None, title: str) -> None:
+def _draw_sweep(
+    ax: Any, rows: Sequence[SweepRow], ann_accuracy: float | None, title: str, colours: Mapping[tuple[str, bool], str]
+) -> None:
     groups: dict[tuple[str, str, bool], list[SweepRow]] = {}
     for r in rows:
         groups.setdefault((r.stage, r.encoding, r.bias_shift), []).append(r)
@@ -253,7 +256,7 @@ def _draw_sweep(ax: Any, rows: Sequence[SweepRow], ann_accuracy: float | None, t
     for (stage, enc, shift), group in groups.items():
         group = sorted(group, key=lambda r: r.timesteps)
         label = f"{enc}, {'bias shift' if shift else 'no shift'}" + (f", {stage}" if len(stages) > 1 else "")
-        ax.plot([r.timesteps for r in group], [r.accuracy for r in group], marker="o", label=label)
+        ax.plot([r.timesteps for r in group], [r.accuracy for r in group], marker="o", label=label, color=colours[(enc, shift)])
     if ann_accuracy is not None:
         ax.axhline(ann_accuracy, color="black", linestyle="--", linewidth=1, label=f"non-spiking ({ann_accuracy:.2f}%)")
     ts = sorted({r.timesteps for r in rows})
@@ -261,6 +264,7 @@ def _draw_sweep(ax: Any, rows: Sequence[SweepRow], ann_accuracy: float | None, t
     if ts:
         ax.set_xticks(ts, [str(t) for t in ts])
     ax.set_xlabel("SNN time steps T per input element")
+    ax.set_ylabel("accuracy (%)")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
