@@ -29,13 +29,12 @@ from .energy import latency_steps
 from .layers import check_timesteps, spiking_layers
 from .metrics import SpikeStatsMetric
 
-#: ``SweepRow.stage`` values: the sweep converted an ANN-mode model (no SNN training, paper Fig. 3b), or
-#: the model was already a trained spiking LSTM (converted + fine-tuned or trained from scratch, Fig. 3a).
-STAGES: tuple[str, ...] = ("converted", "trained")
-
-
 class SweepRow(NamedTuple):
-    """One evaluated setting (accuracy in percent; NaN where not applicable, e.g. rates in ANN mode)."""
+    """One evaluated setting (accuracy in percent; NaN where not applicable, e.g. rates in ANN mode).
+
+    ``stage`` is ``converted`` when the sweep converted an ANN-mode model (no SNN training, paper Fig. 3b)
+    and ``trained`` when the model already was a trained spiking LSTM (fine-tuned or from scratch, Fig. 3a).
+    """
 
     stage: str
     mode: str
