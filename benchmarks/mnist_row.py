@@ -61,10 +61,9 @@ def model_name(model: SequenceClassifier) -> str:
     return f"lstm{model.lstm.hidden_size}" + (f"x{layers}" if layers > 1 else "") + f"-{model.lstm.activation}"
 
 
-def finetune_method(model: SequenceClassifier) -> str:
-    """``datta-finetune`` for direct inputs, ``datta-finetune-poisson`` for Poisson inputs (+ ``-noshift``)."""
-    lstm = model.lstm
-    return "datta-finetune" + ("" if lstm.encoding == "direct" else f"-{lstm.encoding}") + ("" if lstm.bias_shift else "-noshift")
+def method_name(prefix: str, encoding: str, bias_shift: bool) -> str:
+    """The ``method`` column: ``prefix`` + ``-poisson`` for Poisson inputs + ``-noshift`` without the bias shift."""
+    return prefix + ("" if encoding == "direct" else f"-{encoding}") + ("" if bias_shift else "-noshift")
 
 
 def evaluate(
@@ -134,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     report["ann"] = {"test_acc": ann_acc}
     row("ann", 1, "test_acc", ann_acc)
     for r in sweep_rows:
-        method = "datta-convert" + ("" if r.encoding == "direct" else f"-{r.encoding}") + ("" if r.bias_shift else "-noshift")
+        method = method_name("datta-convert", r.encoding, r.bias_shift)
         row(method, r.timesteps, "test_acc", r.accuracy)
         row(method, r.timesteps, "energy_ratio", r.energy_ratio)
     report["conversion"] = rows_as_dicts(sweep_rows)
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         if model.lstm.num_layers != ann_model.lstm.num_layers or model.lstm.hidden_size != ann_model.lstm.hidden_size:
             parser.error(f"--snn-ckpt {ckpt!r} is not the architecture of --ann-ckpt (layers/hidden size differ): "
                          "run the script once per architecture")
-        t, method, mid = int(snn["timesteps"]), finetune_method(model), model_name(model)
+        t, method, mid = int(snn["timesteps"]), method_name("datta-finetune", model.lstm.encoding, model.lstm.bias_shift), model_name(model)
         tag = f"T{t}" + ("" if model.lstm.encoding == "direct" else f"_{model.lstm.encoding}")
         counts = {k.removeprefix("spikes/lstm/"): v for k, v in snn.items()}  # SpikeMonitor's keys of the layer
         snn.update(energy_report(counts, t, data.seq_len))
