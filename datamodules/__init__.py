@@ -7,5 +7,7 @@ Every DataModule subclasses :class:`SequenceDataModule` and exposes ``input_size
 from .base import SequenceDataModule
 from .digits import SequentialDigits
 from .mnist import SequentialMNIST
+from .speech_commands import SpeechCommands
+from .uci_har import UCIHAR
 
-__all__ = ["SequenceDataModule", "SequentialDigits", "SequentialMNIST"]
+__all__ = ["SequenceDataModule", "SequentialDigits", "SequentialMNIST", "SpeechCommands", "UCIHAR"]

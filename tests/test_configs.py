@@ -36,6 +36,8 @@ PRESET_BASES = {
     "finetune_t8": ("smnist_row_finetune.yaml", 8, 1, "direct"),
     "two_layers": ("smnist_row.yaml", 2, 2, "direct"),
     "poisson": ("smnist_row_finetune.yaml", 2, 1, "poisson"),
+    "finetune_from_ann": ("gsc.yaml", 2, 1, "direct"),
+    "ann_only": ("uci_har.yaml", None, 1, None),  # no conversion at all
 }
 
 
@@ -57,10 +59,31 @@ def test_every_preset_is_covered() -> None:
 def test_presets_compose_with_their_base(preset: str, tmp_path) -> None:
     base_name, timesteps, layers, encoding = PRESET_BASES[Path(preset).stem]
     cli = cli_main(["--config", str(ROOT / base_name), "--config", preset, "--trainer.default_root_dir", str(tmp_path)], run=False)
+    if timesteps is None:
+        assert not any(type(cb).__name__ == "ANNToSNNConversion" for cb in cli.trainer.callbacks)
+        assert cli.model.lstm.mode == "ann" and cli.trainer.checkpoint_callbacks
+        return
     assert _converted_setting(cli, "timesteps") == timesteps
     assert _converted_setting(cli, "encoding") == encoding
     assert cli.model.hparams.timesteps == timesteps
     assert cli.model.lstm.num_layers == layers
+
+
+@pytest.mark.parametrize(
+    ("base", "epoch", "classes", "head"),
+    [("gsc.yaml", 30, 11, [32]), ("uci_har.yaml", 40, 6, [])],
+    ids=["gsc", "uci_har"],
+)
+def test_paper_configs_and_finetune_preset(base: str, epoch: int, classes: int, head: list[int], tmp_path) -> None:
+    """GSC/UCI HAR: one run converts mid-training; with finetune_from_ann it converts at once, at any T."""
+    cli = cli_main(["--config", str(ROOT / base), "--trainer.default_root_dir", str(tmp_path)], run=False)
+    assert _conversion(cli).epoch == epoch and cli.trainer.max_epochs == epoch + 20
+    assert cli.model.hparams.num_classes == classes and list(cli.model.hparams.head_sizes) == head
+    assert (_converted_setting(cli, "timesteps"), _converted_setting(cli, "encoding")) == (2, "direct")
+    args = ["--config", str(ROOT / base), "--config", str(ROOT / "presets" / "finetune_from_ann.yaml")]
+    cli = cli_main(args + ["--model.init_args.timesteps", "4", "--trainer.default_root_dir", str(tmp_path)], run=False)
+    assert _conversion(cli).epoch == 0 and _converted_setting(cli, "timesteps") == 4
+    assert cli.model.hparams.lr_schedule == "cosine" and cli.trainer.max_epochs == 20
 
 
 def test_presets_stack(tmp_path) -> None:
