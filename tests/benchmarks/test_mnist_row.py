@@ -26,8 +26,8 @@ def _checkpoint(tmp_path: Path, data_dir: str, name: str, **kwargs) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layers", [1, 2], ids=["1-layer", "2-layer"])
-def test_mnist_row_report(tmp_path: Path, layers: int) -> None:
+@pytest.mark.parametrize(("layers", "tag"), [(1, ""), (2, "cosine")], ids=["1-layer", "2-layer-tagged"])
+def test_mnist_row_report(tmp_path: Path, layers: int, tag: str) -> None:
     data_dir = str(tmp_path / "data")
     _write_mnist(Path(data_dir))
     ann = _checkpoint(tmp_path, data_dir, "ann", num_layers=layers, mode="ann")
@@ -35,8 +35,8 @@ def test_mnist_row_report(tmp_path: Path, layers: int) -> None:
     poisson = _checkpoint(tmp_path, data_dir, "poisson", num_layers=layers, mode="snn", timesteps=4, encoding="poisson")
     out_csv, figures, out_json = tmp_path / "results.csv", tmp_path / "figures", tmp_path / "report.json"
     main(["--ann-ckpt", ann, "--snn-ckpt", direct, poisson, "--data-dir", data_dir, "--sweep-timesteps", "1", "2",
-          "--figures-dir", str(figures), "--out-csv", str(out_csv), "--out-json", str(out_json)])
-    model = "lstm8-hard" if layers == 1 else "lstm8x2-hard"
+          "--figures-dir", str(figures), "--out-csv", str(out_csv), "--out-json", str(out_json), "--model-tag", tag])
+    model = ("lstm8-hard" if layers == 1 else "lstm8x2-hard") + (f"-{tag}" if tag else "")
     rows = read_results(out_csv)
     assert {r["model"] for r in rows} == {model}
     methods = {(r["method"], r["timesteps"]) for r in rows if r["metric"] == "test_acc"}
