@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     if ann_model.lstm.mode != "ann":
         parser.error(f"--ann-ckpt {args.ann_ckpt!r} holds a spiking model: give the non-spiking (pre-conversion) checkpoint")
     name = args.name or ("mnist_row" if ann_model.lstm.num_layers == 1 else f"mnist_row_{ann_model.lstm.num_layers}l")
-    tag = f"-{args.model_tag}" if args.model_tag else ""
-    model_id = model_name(ann_model) + tag
+    suffix = f"-{args.model_tag}" if args.model_tag else ""
+    model_id = model_name(ann_model) + suffix
 
     def row(method: str, timesteps: int, metric: str, value: float, model: str = model_id) -> None:
         rows.append(dict(task=TASK, model=model, method=method, timesteps=timesteps, metric=metric, value=value, seeds=1, command=command))
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         if model.lstm.num_layers != ann_model.lstm.num_layers or model.lstm.hidden_size != ann_model.lstm.hidden_size:
             parser.error(f"--snn-ckpt {ckpt!r} is not the architecture of --ann-ckpt (layers/hidden size differ): "
                          "run the script once per architecture")
-        t, method, mid = int(snn["timesteps"]), method_name("datta-finetune", model.lstm.encoding, model.lstm.bias_shift), model_name(model) + tag
+        t, method, mid = int(snn["timesteps"]), method_name("datta-finetune", model.lstm.encoding, model.lstm.bias_shift), model_name(model) + suffix
         tag = f"T{t}" + ("" if model.lstm.encoding == "direct" else f"_{model.lstm.encoding}")
         counts = {k.removeprefix("spikes/lstm/"): v for k, v in snn.items()}  # SpikeMonitor's keys of the layer
         snn.update(energy_report(counts, t, data.seq_len))
