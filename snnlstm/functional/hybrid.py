@@ -1,0 +1,203 @@
+"""Ponghiran & Roy 2021: the ModifiedLSTMCell and its hybrid analog-spiking conversion, as pure functions.
+
+Training cell (``ModifiedLSTMCell``), gates in ``torch.nn.LSTM`` order (i, f, c̃, o) with one shared bias::
+
+    z = W [x; h] + b
+    i, f, o = clamp((z + 2) / 4, 0, 1)          (gradient 1/4 inside [-2, 2])
+    c̃       = clamp(z / 2, -1, 1)               (gradient 1/2 inside [-2, 2])
+    c' = f c + i c̃     (optionally clamped to [-1, 1], the Loihi constraint)
+    h' = o clamp(c' / 2, -1, 1)
+
+Hybrid cell (test time; ``T`` SNN steps per input element, all integer arithmetic as on Loihi):
+
+* weights ``W' = clamp(2 round(128 W), -254, 254)``; biases ``b' = 512 + round(256 b)`` for i, f, o and
+  ``round(256 b)`` for c̃, injected every step;
+* the signed spike generator turns ``[x; h]`` into spikes: ``u = round(2048 v)``, ``V += |u|``, emit
+  ``sign(u)`` and subtract 2048 when ``V > 2048``, so the rate is ``|v|`` (for ``|v| <= 1``);
+* i, f, o are IF neurons with threshold 1024 and soft reset (rate ``(z + 2) / 4``); c̃ is a signed IF
+  neuron with two membranes ``V+ += I``, ``V- -= I`` and threshold 512, emitting ``+1`` / ``-1`` (rate
+  ``z / 2``);
+* every membrane restarts at 1 for each input element; spike counts averaged over ``T`` replace the gates
+  and ``c'``, ``h'`` are computed in analog as above.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "GEN_THRESHOLD",
+    "GATE_THRESHOLD",
+    "CAND_THRESHOLD",
+    "HybridCellOutput",
+    "hybrid_cell_step",
+    "modified_cell_step",
+    "modified_sigmoid",
+    "modified_tanh",
+    "quantize_bias",
+    "quantize_weight",
+    "signed_if_step",
+    "soft_if_step",
+    "spike_generator_step",
+]
+
+GEN_THRESHOLD = 2048
+"""Threshold of the input spike generator (and the scale of its input ``u = round(2048 v)``)."""
+GATE_THRESHOLD = 1024
+"""Threshold of the i, f, o IF neurons."""
+CAND_THRESHOLD = 512
+"""Threshold of both membranes of the signed c̃ neuron."""
+MEMBRANE_START = 1
+"""Value every membrane restarts from at each input element."""
+
+
+def modified_sigmoid(z: Tensor) -> Tensor:
+    """``clamp((z + 2) / 4, 0, 1)``; its gradient is 1/4 inside ``[-2, 2]`` and 0 outside. Any shape."""
+    return torch.clamp((z + 2.0) / 4.0, 0.0, 1.0)
+
+
+def modified_tanh(z: Tensor) -> Tensor:
+    """``clamp(z / 2, -1, 1)``; its gradient is 1/2 inside ``[-2, 2]`` and 0 outside. Any shape."""
+    return torch.clamp(z / 2.0, -1.0, 1.0)
+
+
+def _cell_update(i: Tensor, f: Tensor, g: Tensor, o: Tensor, c_prev: Tensor, clamp_c: bool) -> tuple[Tensor, Tensor]:
+    c = f * c_prev + i * g
+    if clamp_c:
+        c = torch.clamp(c, -1.0, 1.0)
+    return o * modified_tanh(c), c
+
+
+def modified_cell_step(z: Tensor, c_prev: Tensor, clamp_c: bool = False) -> tuple[Tensor, Tensor]:
+    """One step of the ModifiedLSTMCell from its pre-activations.
+
+    Args:
+        z: ``W [x; h] + b``, ``[..., 4H]`` in gate order (i, f, c̃, o).
+        c_prev: cell state ``[..., H]``.
+        clamp_c: clamp the new cell state to ``[-1, 1]`` (the reference's seq-MNIST/Loihi setting).
+
+    Returns:
+        ``(h, c)``, each ``[..., H]``.
+    """
+    zi, zf, zg, zo = z.chunk(4, dim=-1)
+    return _cell_update(modified_sigmoid(zi), modified_sigmoid(zf), modified_tanh(zg), modified_sigmoid(zo), c_prev, clamp_c)
+
+
+def quantize_weight(weight: Tensor) -> Tensor:
+    """``clamp(2 round(128 W), -254, 254)``: even integers, 256 per unit of weight. Any shape, same dtype."""
+    return torch.clamp(2.0 * torch.round(128.0 * weight), -254.0, 254.0)
+
+
+def quantize_bias(bias: Tensor) -> Tensor:
+    """``512 + round(256 b)`` for the i, f, o blocks and ``round(256 b)`` for c̃.
+
+    Args:
+        bias: ``[4H]`` in gate order (i, f, c̃, o) (the shared bias of the ModifiedLSTMCell).
+
+    Returns:
+        ``[4H]``, integer-valued, same dtype.
+    """
+    offset = torch.full_like(bias, 512.0).view(4, -1)
+    offset[2] = 0.0
+    return offset.reshape(bias.shape) + torch.round(256.0 * bias)
+
+
+def spike_generator_step(v: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """One step of the signed input spike generator.
+
+    ``V += |u|``; where ``V > 2048``: emit ``sign(u)`` and ``V -= 2048``. Over ``T`` steps from ``V = 1``
+    the spike count is ``floor((1 + T |u|) / 2048)`` (up to the strict comparison), i.e. rate ``~ |u| / 2048``.
+
+    Args:
+        v: membrane ``[...]``.
+        u: integer drive ``round(2048 value)``, same shape.
+
+    Returns:
+        ``(v, spikes)`` with spikes in ``{-1, 0, +1}``.
+    """
+    v = v + u.abs()
+    fire = v > GEN_THRESHOLD
+    return v - GEN_THRESHOLD * fire, torch.sign(u) * fire
+
+
+def soft_if_step(v: Tensor, current: Tensor, threshold: float = GATE_THRESHOLD) -> tuple[Tensor, Tensor]:
+    """IF neuron with soft reset: ``V += I``; where ``V > threshold``: spike 1 and ``V -= threshold``.
+
+    Returns:
+        ``(v, spikes)``, spikes in ``{0, 1}``, same shape as ``v``.
+    """
+    v = v + current
+    fire = v > threshold
+    return v - threshold * fire, fire.to(v.dtype)
+
+
+def signed_if_step(v_pos: Tensor, v_neg: Tensor, current: Tensor, threshold: float = CAND_THRESHOLD) -> tuple[Tensor, Tensor, Tensor]:
+    """The signed c̃ neuron: ``V+ += I`` and ``V- -= I``, each an IF membrane with soft reset.
+
+    Returns:
+        ``(v_pos, v_neg, spikes)`` with spikes ``+1`` (``V+`` fired), ``-1`` (``V-`` fired) or 0.
+    """
+    v_pos, up = soft_if_step(v_pos, current, threshold)
+    v_neg, down = soft_if_step(v_neg, -current, threshold)
+    return v_pos, v_neg, up - down
+
+
+class HybridCellOutput(NamedTuple):
+    """One input element through the hybrid cell: new state, mean gate spike rates, input spike count."""
+
+    h: Tensor
+    c: Tensor
+    rates: Tensor  # [..., 4H] spike counts / T in gate order (i, f, c̃, o)
+    input_spikes: Tensor  # [...] spikes emitted by the input generator over the T steps (for energy)
+
+
+def hybrid_cell_step(
+    x: Tensor,
+    h_prev: Tensor,
+    c_prev: Tensor,
+    weight_q: Tensor,
+    bias_q: Tensor,
+    timesteps: int,
+    clamp_c: bool = False,
+) -> HybridCellOutput:
+    """One input element of the hybrid analog-spiking cell (``timesteps`` SNN steps).
+
+    Args:
+        x: input ``[B, I]``.
+        h_prev: hidden state ``[B, H]``.
+        c_prev: cell state ``[B, H]``.
+        weight_q: :func:`quantize_weight` of ``[W_ih, W_hh]``, ``[4H, I + H]``.
+        bias_q: :func:`quantize_bias` of the shared bias, ``[4H]``.
+        timesteps: ``T >= 1``.
+        clamp_c: clamp ``c`` to ``[-1, 1]`` as the trained cell did.
+
+    Returns:
+        :class:`HybridCellOutput`; ``h``, ``c`` ``[B, H]``.
+    """
+    inputs = torch.cat([x, h_prev], dim=-1)
+    u = torch.round(GEN_THRESHOLD * inputs)
+    hidden = h_prev.shape[-1]
+    v_gen = torch.full_like(u, MEMBRANE_START)
+    v_gates = torch.full((*u.shape[:-1], 3 * hidden), float(MEMBRANE_START), dtype=u.dtype, device=u.device)
+    v_pos = torch.full_like(h_prev, MEMBRANE_START)
+    v_neg = torch.full_like(h_prev, MEMBRANE_START)
+    bi, bf, bg, bo = bias_q.chunk(4)
+    wi, wf, wg, wo = weight_q.chunk(4, dim=0)
+    w_sig, b_sig = torch.cat([wi, wf, wo]), torch.cat([bi, bf, bo])
+    counts_sig = torch.zeros_like(v_gates)
+    counts_g = torch.zeros_like(h_prev)
+    input_spikes = torch.zeros(u.shape[:-1], dtype=u.dtype, device=u.device)
+    for _ in range(timesteps):
+        v_gen, s = spike_generator_step(v_gen, u)
+        input_spikes = input_spikes + s.abs().sum(-1)
+        v_gates, spikes = soft_if_step(v_gates, s @ w_sig.T + b_sig)
+        v_pos, v_neg, g_spikes = signed_if_step(v_pos, v_neg, s @ wg.T + bg)
+        counts_sig = counts_sig + spikes
+        counts_g = counts_g + g_spikes
+    i, f, o = (counts_sig / timesteps).chunk(3, dim=-1)
+    g = counts_g / timesteps
+    h, c = _cell_update(i, f, g, o, c_prev, clamp_c)
+    return HybridCellOutput(h, c, torch.cat([i, f, g, o], dim=-1), input_spikes)

@@ -1,0 +1,93 @@
+"""Pure functions of Ponghiran & Roy's ModifiedLSTMCell and hybrid analog-spiking cell."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snnlstm.functional.hybrid import (
+    CAND_THRESHOLD,
+    GATE_THRESHOLD,
+    hybrid_cell_step,
+    modified_cell_step,
+    modified_sigmoid,
+    modified_tanh,
+    quantize_bias,
+    quantize_weight,
+    signed_if_step,
+    soft_if_step,
+    spike_generator_step,
+)
+
+
+def test_modified_activations_values_and_gradients() -> None:
+    z = torch.tensor([-3.0, -2.0, -1.0, 0.0, 1.0, 1.5, 3.0], requires_grad=True)
+    assert modified_sigmoid(z).tolist() == [0.0, 0.0, 0.25, 0.5, 0.75, 0.875, 1.0]
+    assert modified_tanh(z).tolist() == [-1.0, -1.0, -0.5, 0.0, 0.5, 0.75, 1.0]
+    (g_sig,) = torch.autograd.grad(modified_sigmoid(z).sum(), z)
+    (g_tanh,) = torch.autograd.grad(modified_tanh(z).sum(), z)
+    inside = torch.tensor([False, True, True, True, True, True, False])  # clamp passes the gradient at the edges
+    assert g_sig.tolist() == torch.where(inside, 0.25, 0.0).tolist()
+    assert g_tanh.tolist() == torch.where(inside, 0.5, 0.0).tolist()
+
+
+@pytest.mark.parametrize("clamp_c", [False, True], ids=["free-c", "clamped-c"])
+def test_modified_cell_step_by_hand(clamp_c: bool) -> None:
+    z = torch.tensor([[2.0, 6.0, 4.0, 0.0]])  # H = 1: i = 1, f = 1, c~ = 1, o = 0.5
+    c_prev = torch.tensor([[0.5]])
+    h, c = modified_cell_step(z, c_prev, clamp_c=clamp_c)
+    expected_c = 1.0 if clamp_c else 1.5
+    assert c.item() == expected_c
+    assert h.item() == 0.5 * min(expected_c / 2, 1.0)
+
+
+def test_quantization_formulas_on_hand_made_tensors() -> None:
+    w = torch.tensor([0.0, 0.5, -0.25, 0.0039, 0.0041, 0.999, -2.0])
+    assert quantize_weight(w).tolist() == [0.0, 128.0, -64.0, 0.0, 2.0, 254.0, -254.0]
+    b = torch.tensor([0.5, 1.0, -0.5, 0.0, 0.25, 0.1, -1.0, 0.0])  # H = 2, blocks i, f, c~, o
+    assert quantize_bias(b).tolist() == [640.0, 768.0, 384.0, 512.0, 64.0, 26.0, 256.0, 512.0]
+
+
+@pytest.mark.parametrize("timesteps", [8, 32, 128, 512], ids=lambda t: f"T{t}")
+def test_spike_generator_rate_matches_value(timesteps: int) -> None:
+    values = torch.linspace(-1.0, 1.0, 81)
+    u = torch.round(2048 * values)
+    v, count = torch.ones_like(u), torch.zeros_like(u)
+    for _ in range(timesteps):
+        v, s = spike_generator_step(v, u)
+        count += s
+    assert ((count / timesteps - values).abs() <= 1.0 / timesteps + 1.0 / 4096).all()
+    assert (torch.sign(count) * torch.sign(values) >= 0).all()  # spikes carry the value's sign
+
+
+@pytest.mark.parametrize("timesteps", [16, 64, 256], ids=lambda t: f"T{t}")
+def test_if_gate_rates_approach_modified_activations(timesteps: int) -> None:
+    z = torch.linspace(-3.0, 3.0, 61)
+    v, count = torch.ones_like(z), torch.zeros_like(z)
+    vp, vn, signed = torch.ones_like(z), torch.ones_like(z), torch.zeros_like(z)
+    for _ in range(timesteps):  # the mean currents of the converted cell: 256 (z + 2) and 256 z
+        v, s = soft_if_step(v, 256 * (z + 2), GATE_THRESHOLD)
+        vp, vn, g = signed_if_step(vp, vn, 256 * z, CAND_THRESHOLD)
+        count += s
+        signed += g
+    assert ((count / timesteps - modified_sigmoid(z)).abs() <= 1.0 / timesteps).all()
+    assert ((signed / timesteps - modified_tanh(z)).abs() <= 1.0 / timesteps).all()
+
+
+def test_hybrid_cell_approaches_modified_cell() -> None:
+    gen = torch.Generator().manual_seed(0)
+    batch, inputs, hidden = 16, 6, 5
+    weight = (torch.rand(4 * hidden, inputs + hidden, generator=gen) - 0.5) * 0.8
+    bias = (torch.rand(4 * hidden, generator=gen) - 0.5) * 0.5
+    x = torch.rand(batch, inputs, generator=gen)
+    h_prev = torch.rand(batch, hidden, generator=gen) * 2 - 1
+    c_prev = torch.rand(batch, hidden, generator=gen) * 2 - 1
+    wq, bq = quantize_weight(weight), quantize_bias(bias)
+    z = torch.cat([x, h_prev], -1) @ (wq / 256).T + (bq - quantize_bias(torch.zeros_like(bias))) / 256
+    h_ref, c_ref = modified_cell_step(z, c_prev)
+    errors = []
+    for timesteps in (4, 16, 64, 256):
+        out = hybrid_cell_step(x, h_prev, c_prev, wq, bq, timesteps)
+        assert out.h.shape == (batch, hidden) and out.rates.shape == (batch, 4 * hidden)
+        errors.append(max((out.h - h_ref).abs().max().item(), (out.c - c_ref).abs().max().item()))
+    assert errors[-1] < 0.05 and errors[-1] < errors[0] / 4, errors  # measured: 0.27, 0.060, 0.030, 0.005
