@@ -32,7 +32,6 @@ then::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -44,7 +43,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.results import command_line, record  # noqa: E402
+from benchmarks.results import command_line, save_outputs  # noqa: E402
 from snnlstm.energy import energy_report  # noqa: E402
 from snnlstm.raster import plot_firing_rates, plot_spike_raster, record_spike_trains  # noqa: E402
 from snnlstm.sweep import SweepRow, format_sweep_table, plot_sweep_panels, rows_as_dicts, timestep_sweep, write_sweep_csv  # noqa: E402
@@ -189,12 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     plot_sweep_panels(panels, figures / f"{name}_accuracy_vs_T.png", ann_acc,
                       suptitle=f"Row-wise MNIST, {layers}-layer LSTM({ann_model.lstm.hidden_size})")
     write_sweep_csv(sweep_rows + finetuned, figures / f"{name}_accuracy_vs_T.csv", ann_acc)
-    if args.out_csv:
-        record(rows, args.out_csv)
-    out_json = args.out_json or f"benchmarks/out/{name}.json"
-    os.makedirs(os.path.dirname(out_json) or ".", exist_ok=True)
-    with open(out_json, "w") as fh:
-        json.dump(report, fh, indent=2)
+    save_outputs(rows, args.out_csv, report, args.out_json or f"benchmarks/out/{name}.json")
 
 
 if __name__ == "__main__":

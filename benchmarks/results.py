@@ -9,6 +9,7 @@ benchmark scripts may record into it at the same time.
 from __future__ import annotations
 
 import csv
+import json
 import fcntl
 import io
 import math
@@ -136,6 +137,15 @@ def record(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str] = DEF
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
     return path
+
+
+def save_outputs(rows: Iterable[Mapping[str, Any]], out_csv: str | None, report: Mapping[str, Any], out_json: str) -> None:
+    """Record ``rows`` in ``out_csv`` (skipped when ``out_csv`` is empty) and write ``report`` as JSON."""
+    if out_csv:
+        record(rows, out_csv)
+    path = Path(out_json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
 def read_results(path: str | os.PathLike[str] = DEFAULT_PATH) -> list[dict[str, str]]:

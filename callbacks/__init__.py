@@ -1,7 +1,8 @@
 """Lightning callbacks of snnlstm (installed as ``snnlstm.callbacks``)."""
 
+from .clamp import ParameterClamp
 from .conversion import ANNToSNNConversion, replace_torch_lstms
 from .spike_monitor import SpikeMonitor
 from .sweep import SpikeRaster, TimestepSweep
 
-__all__ = ["ANNToSNNConversion", "SpikeMonitor", "SpikeRaster", "TimestepSweep", "replace_torch_lstms"]
+__all__ = ["ANNToSNNConversion", "ParameterClamp", "SpikeMonitor", "SpikeRaster", "TimestepSweep", "replace_torch_lstms"]

@@ -1,4 +1,5 @@
-"""ANN-to-SNN conversion as a Lightning callback (Datta et al. 2022), usable in any LightningModule."""
+"""ANN-to-SNN conversion as a Lightning callback (Datta et al. 2022, or Ponghiran & Roy 2021's hybrid
+cell), usable in any LightningModule."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from torch import nn
 from snnlstm.calibration import PreactivationHistogram, fit_thresholds
 from snnlstm.encoding import check_encoding
 from snnlstm.layers import LSTMCompat, SpikingLSTM, check_spiking_gates, check_timesteps
+
+#: ``datta``: spiking LSTM with trainable thresholds/leaks (fine-tuned after the conversion);
+#: ``hybrid``: Ponghiran & Roy's hybrid analog-spiking cell (integer weights, evaluation only)
+METHODS: tuple[str, ...] = ("datta", "hybrid")
 
 
 def replace_torch_lstms(module: nn.Module, **kwargs: Any) -> list[str]:
@@ -58,9 +63,16 @@ class ANNToSNNConversion(Callback):
     The conversion state is saved in checkpoints (the layers themselves save their mode and settings),
     so a resumed run stays converted and keeps its learned thresholds.
 
+    With ``method="hybrid"`` the layers (trained as ``cell="modified"``) switch to Ponghiran & Roy's
+    hybrid cell with ``timesteps`` SNN steps per element: nothing is calibrated or trained (the hybrid
+    cell has no gradients; a head after it keeps training if the conversion happens mid-fit). With
+    ``epoch`` and ``step`` both None it converts at the start of ``test`` and ``predict``, as the
+    reference does.
+
     Args:
         epoch: convert at the start of this (0-based) training epoch.
         step: convert at this global step instead (``epoch`` must then be None).
+        method: ``datta`` (default) or ``hybrid`` (see above).
         timesteps: SNN time steps T (None keeps each layer's setting).
         spiking_gates: gates that spike (None keeps each layer's setting).
         encoding: ``direct`` or ``poisson`` (None keeps each layer's setting).
@@ -94,8 +106,18 @@ class ANNToSNNConversion(Callback):
         compile: Literal["none", "step", "full"] = "none",
         lr_factor: float = 1.0,
         save_ann_checkpoint: bool = False,
+        method: Literal["datta", "hybrid"] = "datta",
     ) -> None:
-        if (epoch is None) == (step is None):
+        if method not in METHODS:
+            raise ValueError(f"unknown conversion method {method!r}; allowed: {', '.join(METHODS)}")
+        if method == "hybrid":
+            ignored = {"spiking_gates": spiking_gates, "encoding": encoding, "bias_shift": bias_shift}
+            given = sorted(k for k, v in ignored.items() if v is not None)
+            if given:
+                raise ValueError(f"method='hybrid' has no {', '.join(given)} setting (Datta et al.'s conversion only); remove it")
+            if epoch is not None and step is not None:
+                raise ValueError(f"set at most one of epoch / step for a hybrid conversion, got epoch={epoch}, step={step}")
+        elif (epoch is None) == (step is None):
             raise ValueError(f"set exactly one of epoch / step for the conversion point, got epoch={epoch}, step={step}")
         for name, value in (("epoch", epoch), ("step", step)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
@@ -109,6 +131,7 @@ class ANNToSNNConversion(Callback):
         if calibration_batches < 1:
             raise ValueError(f"calibration_batches must be >= 1, got {calibration_batches}")
         self.epoch, self.step = epoch, step
+        self.method = method
         self.settings = {
             "timesteps": timesteps,
             "spiking_gates": list(spiking_gates) if spiking_gates is not None else None,
@@ -164,6 +187,13 @@ class ANNToSNNConversion(Callback):
                     self._add_group(optimizer, [params[n] for n in names])
             self._restored_groups = True
 
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.method == "hybrid" and self.epoch is None and self.step is None:
+            self._finish(trainer, pl_module)
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.on_test_start(trainer, pl_module)
+
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.converted and not self._observers and self.epoch is not None and trainer.current_epoch >= self.epoch:
             self._begin(trainer, pl_module)
@@ -217,7 +247,7 @@ class ANNToSNNConversion(Callback):
             trainer.save_checkpoint(self.ann_checkpoint_path)
         layers = self._layers(pl_module)
         for name, layer in layers.items():
-            if layer.mode == "snn":
+            if layer.mode != "ann" or self.method == "hybrid":
                 continue
             if layer.activation == "standard":
                 observer = PreactivationHistogram(layer.num_layers, self.calibration_bins, self.calibration_range)
@@ -233,8 +263,16 @@ class ANNToSNNConversion(Callback):
     def _finish(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         layers = self._layers(pl_module)
         settings = {k: v for k, v in self.settings.items() if v is not None}
+        if self.method == "hybrid":
+            for layer in layers.values():
+                if layer.mode == "ann":
+                    layer.configure(mode="hybrid", **settings)
+            self.converted = True
+            self.converted_at = {"epoch": trainer.current_epoch, "global_step": trainer.global_step}
+            rank_zero_info(f"ANNToSNNConversion: {sorted(layers)} now run Ponghiran & Roy's hybrid cell at {self.converted_at}")
+            return
         for name, layer in layers.items():
-            if layer.mode == "snn":
+            if layer.mode != "ann":
                 continue
             observer = self._observers.pop(name, None)
             if observer is not None:

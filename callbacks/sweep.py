@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import WandbLogger
 from snnlstm.layers import spiking_layers
 from snnlstm.raster import firing_rates, plot_firing_rates, plot_spike_raster, record_spike_trains
 from snnlstm.sweep import (
+    SWEEP_MODES,
     SWEEP_COLUMNS,
     SweepRow,
     check_sweep_settings,
@@ -72,6 +73,8 @@ class TimestepSweep(Callback):
         bias_shifts: bias-shift settings to evaluate; default: the model's own.
         reference: also evaluate the non-spiking (ANN-mode) accuracy.
         out_dir: where to write files (default ``<log_dir>/timestep_sweep``).
+        mode: ``snn`` (Datta et al.'s conversion) or ``hybrid`` (Ponghiran & Roy's hybrid cell, a model
+            trained with ``cell: modified``; metrics ``sweep/acc/hybrid/T{T}``).
     """
 
     def __init__(
@@ -81,9 +84,15 @@ class TimestepSweep(Callback):
         bias_shifts: Sequence[bool] | None = None,
         reference: bool = True,
         out_dir: str | None = None,
+        mode: Literal["snn", "hybrid"] = "snn",
     ) -> None:
         super().__init__()
         check_sweep_settings(timesteps, encodings)
+        if mode not in SWEEP_MODES:
+            raise ValueError(f"unknown sweep mode {mode!r}; allowed: {', '.join(SWEEP_MODES)}")
+        if mode == "hybrid" and (encodings or bias_shifts):
+            raise ValueError("a hybrid sweep has its own input spike generator and no bias shift: leave encodings and bias_shifts unset")
+        self.mode = mode
         self.timesteps = [int(t) for t in timesteps]
         self.encodings = list(encodings) if encodings else None
         self.bias_shifts = [bool(b) for b in bias_shifts] if bias_shifts is not None else None
@@ -104,10 +113,16 @@ class TimestepSweep(Callback):
             encodings=self.encodings,
             bias_shifts=self.bias_shifts,
             reference=self.reference,
+            mode=self.mode,
         )
         self.rows, self.ann_accuracy = rows, ann
         metrics = {
-            f"sweep/acc/{r.encoding}/{'shift' if r.bias_shift else 'noshift'}/T{r.timesteps}": r.accuracy for r in rows
+            (
+                f"sweep/acc/hybrid/T{r.timesteps}"
+                if r.mode == "hybrid"
+                else f"sweep/acc/{r.encoding}/{'shift' if r.bias_shift else 'noshift'}/T{r.timesteps}"
+            ): r.accuracy
+            for r in rows
         }
         if ann is not None:
             metrics["sweep/acc/ann"] = ann

@@ -8,8 +8,11 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
@@ -18,11 +21,57 @@ LINKED_FACTS: tuple[str, ...] = ("input_size", "num_classes", "seq_len")
 
 
 class SNNLSTMCLI(LightningCLI):
-    """LightningCLI with the DataModule -> model links of snnlstm."""
+    """LightningCLI with the DataModule -> model links of snnlstm.
+
+    With ``--ckpt_path`` the model arguments saved in the checkpoint replace those of the config files
+    (so a checkpoint is evaluated as the model it was trained as), and options given on the command
+    line itself win over both: ``snnlstm test --config C --ckpt_path K --model.init_args.eval_mode
+    hybrid`` runs the hybrid test. Lightning 2.6 alone lets the checkpoint win over the command line
+    too and silently ignores such options (cf. Lightning PR #21455).
+    """
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         for fact in LINKED_FACTS:
             parser.link_arguments(f"data.{fact}", f"model.init_args.{fact}", apply_on="instantiate")
+
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        self._raw_args = args
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        subcommand = self.config.get("subcommand")
+        raw = getattr(self, "_raw_args", None)
+        raw = sys.argv[1:] if raw is None else raw
+        if not subcommand or not isinstance(raw, (list, tuple)):
+            return super()._parse_ckpt_path()
+        ckpt_path = self.config[subcommand].get("ckpt_path")
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return None
+        hparams = dict(torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {}))
+        class_path = hparams.pop("_class_path", None)
+        if class_path is None:
+            return super()._parse_ckpt_path()
+        init_args = {k: v for k, v in hparams.items() if not k.startswith("_") and k not in LINKED_FACTS}
+        from_ckpt = self.parser.parse_object(
+            {subcommand: {"model": {"class_path": class_path, "init_args": init_args}}}, self.config
+        )
+        # the command line's own options (not its config files) again, on top of the checkpoint's arguments
+        self.config = self.parser.parse_args(_without_config_files(list(raw)), namespace=from_ckpt)
+        return None
+
+
+def _without_config_files(args: list[str]) -> list[str]:
+    """``args`` without ``--config FILE`` / ``--config=FILE`` / ``-c FILE`` (the options stay)."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--config", "-c"):
+            skip = True
+        elif not arg.startswith("--config="):
+            kept.append(arg)
+    return kept
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> SNNLSTMCLI:

@@ -29,11 +29,23 @@ from .encoding import check_encoding, poisson_encode
 from .functional.activations import check_activation
 from .fused import FusedConfig, fused_spiking_layer
 from .functional.cells import CellMembranes, SpikingCellParams, lstm_cell_step, spiking_cell_step
+from .functional.hybrid import hybrid_sequence
 from .neurons import IFNeuron, TernaryNeuron
 from .stats import LayerStats, SpikeStats
 
-Mode = Literal["ann", "snn"]
-MODES: tuple[str, ...] = ("ann", "snn")
+Mode = Literal["ann", "snn", "hybrid"]
+MODES: tuple[str, ...] = ("ann", "snn", "hybrid")
+Cell = Literal["lstm", "modified", "baseline"]
+#: cell types: ``lstm`` (activations from ``activation``/``v_*``; nn.LSTM init), and Ponghiran & Roy's
+#: ``modified`` (clamp((z+2)/4), clamp(z/2): hard activations with V_sig=4, V_tanh=±2) and ``baseline``
+#: (sigmoid/tanh), both with one shared bias and orthogonal init with forget bias 1
+CELLS: tuple[str, ...] = ("lstm", "modified", "baseline")
+#: (activation, v_sig, v_tanh_pos, v_tanh_neg) each cell type fixes
+_CELL_ACTIVATIONS: dict[str, tuple[str, float, float, float]] = {
+    "modified": ("hard", 4.0, 2.0, -2.0),
+    "baseline": ("standard", 4.0, 1.0, -1.0),
+}
+_DEFAULT_ACTIVATION: tuple[str, float, float, float] = ("hard", 4.0, 1.0, -1.0)
 Schedule = Literal["fused", "pipelined", "sequential"]
 SCHEDULES: tuple[str, ...] = ("fused", "pipelined", "sequential")
 COMPILE_MODES: tuple[str, ...] = ("none", "step", "full")
@@ -129,7 +141,13 @@ class GateNeurons(nn.Module):
         self.tanh_c = TernaryNeuron(v_tanh_pos, v_tanh_neg, **common)
 
     def cell_params(
-        self, hidden: int, timesteps: int, bias_shift: bool, spiking: frozenset[str], activation: str
+        self,
+        hidden: int,
+        timesteps: int,
+        bias_shift: bool,
+        spiking: frozenset[str],
+        activation: str,
+        clamp_c: bool = False,
     ) -> SpikingCellParams:
         """Assemble the per-forward constants of :func:`spiking_cell_step` (differentiable)."""
         v3 = torch.stack([n.effective_threshold() for n in (self.i, self.f, self.o)])
@@ -148,6 +166,7 @@ class GateNeurons(nn.Module):
             spike_i="i" in spiking,
             spike_g="g" in spiking,
             activation=activation,
+            clamp_c=clamp_c,
         )
 
     def neurons(self) -> dict[str, IFNeuron]:
@@ -167,7 +186,9 @@ class SpikingLSTM(nn.Module):
         dropout: dropout on the outputs of every layer but the last (training only).
         activation: source activations, ``"hard"`` (Datta's clipped sigmoid/tanh) or ``"standard"``;
             in SNN mode non-spiking gates keep this activation.
-        mode: ``"ann"`` or ``"snn"``.
+        mode: ``"ann"``, ``"snn"`` (Datta et al.'s spiking LSTM) or ``"hybrid"`` (Ponghiran & Roy's
+            hybrid analog-spiking cell, :func:`snnlstm.functional.hybrid.hybrid_sequence`, T*N steps,
+            evaluation only; needs ``cell="modified"`` activations).
         timesteps: SNN time steps T per input element (``>= 1``).
         spiking_gates: gates that spike in SNN mode, a subset of ``i, f, g, o, tanh_c`` that contains
             ``f, o, tanh_c`` (Datta et al. Table 1: all five, or without ``i`` = "NS sig_i",
@@ -183,6 +204,14 @@ class SpikingLSTM(nn.Module):
         v_sig: hard-sigmoid threshold ``V_sig`` of the source activations (and initial SNN threshold).
         v_tanh_pos: hard-tanh ``V_tanh+ > 0``.
         v_tanh_neg: hard-tanh ``V_tanh- < 0``.
+        cell: ``"lstm"`` (the above activations, ``nn.LSTM``'s uniform init), or Ponghiran & Roy's
+            ``"modified"`` (``clamp((z+2)/4, 0, 1)`` gates, ``clamp(z/2, -1, 1)`` candidate and output:
+            the hard activations with ``V_sig = 4``, ``V_tanh = ±2``) or ``"baseline"`` (sigmoid/tanh).
+            Both fix ``activation``/``v_*`` (leave those at their defaults), use one shared bias
+            (``bias_hh`` stays 0 and frozen) and orthogonal init per gate block with forget bias 1.
+        clamp_c: clamp the cell state to ``[-1, 1]`` after every update (the Loihi constraint of
+            Ponghiran & Roy's seq-MNIST models), in every mode. In SNN mode it runs the
+            ``"pipelined"`` schedule (the fused kernels do not clamp).
         schedule: how SNN mode runs the T+N-1 wavefront: ``"fused"`` (default; one autograd node per
             layer with a hand-written backward pass and fused C++ CPU kernels per wavefront, see
             :mod:`snnlstm.fused`), ``"pipelined"`` (the same wavefront through autograd, one step
@@ -223,8 +252,19 @@ class SpikingLSTM(nn.Module):
         v_tanh_neg: float = -1.0,
         schedule: Schedule = "fused",
         compile: Literal["none", "step", "full"] = "none",
+        cell: Cell = "lstm",
+        clamp_c: bool = False,
     ) -> None:
         super().__init__()
+        _check_choice("cell", cell, CELLS)
+        if cell != "lstm":
+            given = (activation, float(v_sig), float(v_tanh_pos), float(v_tanh_neg))
+            if given not in (_DEFAULT_ACTIVATION, _CELL_ACTIVATIONS[cell]):
+                raise ValueError(
+                    f"cell={cell!r} fixes activation, v_sig, v_tanh_pos, v_tanh_neg to {_CELL_ACTIVATIONS[cell]}; "
+                    f"got {given}: leave them at their defaults, or use cell='lstm' to set them yourself"
+                )
+            activation, v_sig, v_tanh_pos, v_tanh_neg = _CELL_ACTIVATIONS[cell]  # type: ignore[assignment]
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -251,6 +291,8 @@ class SpikingLSTM(nn.Module):
         self.learn_leak = learn_leak
         self.v_sig, self.v_tanh_pos, self.v_tanh_neg = float(v_sig), float(v_tanh_pos), float(v_tanh_neg)
         self.schedule = schedule
+        self.cell = cell
+        self.clamp_c = bool(clamp_c)
         if isinstance(compile, bool):  # checkpoints written before the modes existed stored a bool
             compile = "step" if compile else "none"
         _check_choice("compile", compile, COMPILE_MODES)
@@ -267,6 +309,8 @@ class SpikingLSTM(nn.Module):
                 (f"weight_hh_l{k}", (4 * hidden_size, hidden_size)),
             ) + (((f"bias_ih_l{k}", (4 * hidden_size,)), (f"bias_hh_l{k}", (4 * hidden_size,))) if bias else ()):
                 self.register_parameter(name, nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
+        if cell != "lstm":
+            self._init_shared_bias_cell()
         self.neurons = nn.ModuleList(
             GateNeurons(v_sig, v_tanh_pos, v_tanh_neg, leak, learn_threshold, learn_leak, surrogate, gamma)
             for _ in range(num_layers)
@@ -276,15 +320,40 @@ class SpikingLSTM(nn.Module):
         self.calibration_observer: Any = None
         self.mode = mode  # property: validates and sets requires_grad of thresholds/leaks
 
+    def _init_shared_bias_cell(self) -> None:
+        """Ponghiran & Roy's init: orthogonal ``[W_ih W_hh]`` per gate block, biases 0 but the forget
+        gate's 1; ``bias_hh`` is frozen at 0, so ``bias_ih`` is the one shared bias."""
+        hid = self.hidden_size
+        with torch.no_grad():
+            for k in range(self.num_layers):
+                w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
+                fan_in = w_ih.shape[1]
+                for gate in range(4):
+                    block = nn.init.orthogonal_(torch.empty(hid, fan_in + hid))
+                    w_ih[gate * hid : (gate + 1) * hid] = block[:, :fan_in]
+                    w_hh[gate * hid : (gate + 1) * hid] = block[:, fan_in:]
+                if self.bias:
+                    b_ih, b_hh = getattr(self, f"bias_ih_l{k}"), getattr(self, f"bias_hh_l{k}")
+                    b_ih.zero_()
+                    b_ih[hid : 2 * hid] = 1.0
+                    b_hh.zero_()
+                    b_hh.requires_grad_(False)
+
     # ------------------------------------------------------------------ configuration
     @property
     def mode(self) -> str:
-        """``"ann"`` or ``"snn"``; setting it also (un)freezes thresholds and leaks."""
+        """``"ann"``, ``"snn"`` or ``"hybrid"``; setting it also (un)freezes thresholds and leaks."""
         return self._mode
 
     @mode.setter
     def mode(self, mode: str) -> None:
         _check_choice("mode", mode, MODES)
+        if mode == "hybrid" and (self.activation, self.v_sig, self.v_tanh_pos, self.v_tanh_neg) != _CELL_ACTIVATIONS["modified"]:
+            raise ValueError(
+                "the hybrid conversion of Ponghiran & Roy runs the ModifiedLSTMCell (hard activations with "
+                f"v_sig=4, v_tanh=±2); this layer has activation={self.activation!r}, v_sig={self.v_sig}, "
+                f"v_tanh=({self.v_tanh_pos}, {self.v_tanh_neg}): train it with cell='modified'"
+            )
         self._mode = mode
         for gate_neurons in self.neurons:
             for neuron in gate_neurons.neurons().values():
@@ -380,7 +449,8 @@ class SpikingLSTM(nn.Module):
         return (
             f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, mode={self.mode}, "
             f"timesteps={self.timesteps}, activation={self.activation}, encoding={self.encoding}, "
-            f"spiking_gates={sorted(self.spiking_gates)}, bias_shift={self.bias_shift}, schedule={self.schedule}"
+            f"spiking_gates={sorted(self.spiking_gates)}, bias_shift={self.bias_shift}, schedule={self.schedule}, "
+            f"cell={self.cell}, clamp_c={self.clamp_c}"
         )
 
     # ------------------------------------------------------------------ helpers
@@ -439,6 +509,8 @@ class SpikingLSTM(nn.Module):
         for k in range(self.num_layers):
             if self.mode == "ann":
                 out, h_last, c_last, layer_stats = self._ann_layer(k, layer_in, h0[k], c0[k])
+            elif self.mode == "hybrid":
+                out, h_last, c_last, layer_stats = self._hybrid_layer(k, layer_in, h0[k], c0[k])
             else:
                 if k == 0 and self.encoding == "poisson":
                     layer_in, direct = poisson_encode(xt, self.timesteps), False
@@ -450,7 +522,7 @@ class SpikingLSTM(nn.Module):
             if k < self.num_layers - 1 and self.dropout > 0 and self.training:
                 out = nn.functional.dropout(out, self.dropout, training=True)
             layer_in = out
-        output = layer_in if self.mode == "ann" else layer_in.mean(dim=1)  # [N, B, H]
+        output = layer_in if self.mode != "snn" else layer_in.mean(dim=1)  # [N, B, H]
         if self.batch_first:
             output = output.transpose(0, 1)
         result = LSTMOutput(output, LSTMState(torch.stack(h_n), torch.stack(c_n)), tuple(stats))
@@ -468,7 +540,7 @@ class SpikingLSTM(nn.Module):
         outs = []
         for proj_n in proj.unbind(0):
             z = proj_n + h @ w_hh_t
-            h, c = lstm_cell_step(z, c, self.activation, self.v_sig, self.v_tanh_pos, self.v_tanh_neg)
+            h, c = lstm_cell_step(z, c, self.activation, self.v_sig, self.v_tanh_pos, self.v_tanh_neg, self.clamp_c)
             if observer is not None:
                 observer.update(k, z.detach(), c.detach())
             outs.append(h)
@@ -477,6 +549,25 @@ class SpikingLSTM(nn.Module):
         ann_mac, ann_ac = _ann_ops(n_steps * batch, fan_in, hid)
         stats = LayerStats({}, n_steps * batch * hid, x.new_tensor(ann_ac), x.new_tensor(ann_mac), ann_ac, ann_mac, batch, 1, n_steps)
         return torch.stack(outs), h, c, stats
+
+    def _hybrid_layer(self, k: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor, LayerStats]:
+        """Ponghiran & Roy's hybrid layer over ``x [N, B, F]`` (no gradients); returns analog outputs
+        ``[N, B, H]``, ``h_N``, ``c_N`` and stats (gate spikes i, f, g = c̃, o)."""
+        bias = getattr(self, f"bias_ih_l{k}") + getattr(self, f"bias_hh_l{k}") if self.bias else None
+        w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
+        out = hybrid_sequence(x, h, c, w_ih, w_hh, bias, self.timesteps, self.clamp_c)
+        n_steps, batch, fan_in = x.shape
+        hid, t_steps = self.hidden_size, self.timesteps
+        steps = n_steps * t_steps * batch
+        spikes = dict(zip(("i", "f", "g", "o"), out.gate_spikes.unbind(0)))
+        # every generator spike drives 4H synapses; each step adds the bias (4H) and updates the
+        # 5H gate and F + H generator membranes; per element the analog update: rates (4H) and c, h (3H)
+        # multiplies and the c sum (H)
+        ac = 4 * hid * out.input_spikes + steps * (4 * hid + 5 * hid + fan_in + hid) + n_steps * batch * hid
+        mac = x.new_tensor(float(n_steps * batch * 7 * hid))
+        ann_mac, ann_ac = _ann_ops(n_steps * batch, fan_in, hid)
+        stats = LayerStats(spikes, steps * hid, ac, mac, ann_ac, ann_mac, batch, t_steps, n_steps)
+        return out.h, out.h[-1], out.c, stats
 
     def _snn_layer(
         self, k: int, x: Tensor, direct: bool, h0: Tensor, c0: Tensor
@@ -488,9 +579,9 @@ class SpikingLSTM(nn.Module):
         w_ih, w_hh_t, b = self._layer_weights(k)
         gate_neurons = self.neurons[k]
         params = gate_neurons.cell_params(
-            self.hidden_size, self.timesteps, self.bias_shift, self.spiking_gates, self.activation
+            self.hidden_size, self.timesteps, self.bias_shift, self.spiking_gates, self.activation, self.clamp_c
         )
-        if self.schedule == "fused":
+        if self.schedule == "fused" and not self.clamp_c:
             # the constant i/f/o currents V/2 + V/(2T) join the bias: one addmm per sequence
             offset = _fused_offset(params, self.hidden_size)
             bias = offset if b is None else b + offset
@@ -500,7 +591,7 @@ class SpikingLSTM(nn.Module):
             proj = x @ w_ih.t()
             if b is not None:
                 proj = proj + b
-            run = _pipelined if self.schedule == "pipelined" else _sequential
+            run = _sequential if self.schedule == "sequential" else _pipelined  # fused + clamp_c: pipelined
             step = _compiled(_snn_step) if self.compile_mode == "step" else _snn_step
             if self.compile_mode == "full":
                 run = _compiled(run)

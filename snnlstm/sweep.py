@@ -29,6 +29,10 @@ from .energy import latency_steps
 from .layers import check_timesteps, spiking_layers
 from .metrics import SpikeStatsMetric
 
+#: modes :func:`timestep_sweep` can evaluate
+SWEEP_MODES: tuple[str, ...] = ("snn", "hybrid")
+
+
 class SweepRow(NamedTuple):
     """One evaluated setting (accuracy in percent; NaN where not applicable, e.g. rates in ANN mode).
 
@@ -110,8 +114,9 @@ def timestep_sweep(
     encodings: Sequence[str] | None = None,
     bias_shifts: Sequence[bool] | None = None,
     reference: bool = True,
+    mode: str = "snn",
 ) -> tuple[list[SweepRow], float | None]:
-    """Evaluate ``module`` at every ``T`` (x encoding x bias shift) in SNN mode.
+    """Evaluate ``module`` at every ``T`` (x encoding x bias shift) in SNN (or hybrid) mode.
 
     Args:
         module: a model containing :class:`SpikingLSTM` layers (ANN or SNN mode).
@@ -122,6 +127,9 @@ def timestep_sweep(
         encodings: input encodings to try (default: the layers' current one).
         bias_shifts: bias-shift settings to try (default: the layers' current one).
         reference: also evaluate the layers in ANN mode (the non-spiking reference accuracy).
+        mode: ``"snn"`` (Datta et al.'s spiking LSTM) or ``"hybrid"`` (Ponghiran & Roy's hybrid cell;
+            its rows have encoding ``"generator"``, its own input spike generator, and no bias shift,
+            and ``encodings``/``bias_shifts`` must be left unset).
 
     Returns:
         ``(rows, ann_accuracy)``; ``ann_accuracy`` is None without ``reference``.
@@ -133,6 +141,10 @@ def timestep_sweep(
     if not layers:
         raise ValueError("timestep_sweep needs a model with snnlstm SpikingLSTM layers (or convert it first)")
     check_sweep_settings(timesteps, encodings)
+    if mode not in SWEEP_MODES:
+        raise ValueError(f"unknown sweep mode {mode!r}; allowed: {', '.join(SWEEP_MODES)}")
+    if mode == "hybrid" and (encodings or bias_shifts):
+        raise ValueError("a hybrid sweep has its own input spike generator and no bias shift: leave encodings and bias_shifts unset")
     saved = [layer.get_extra_state() for layer in layers]
     stage = "converted" if layers[0].mode == "ann" else "trained"
     encodings = list(encodings) if encodings else [layers[0].encoding]
@@ -144,28 +156,31 @@ def timestep_sweep(
             for layer in layers:
                 layer.configure(mode="ann")
             ann_accuracy, _ = evaluate(module, loader, num_classes)
-        for enc in encodings:
-            for shift in bias_shifts:
-                for t in timesteps:
-                    for layer in layers:
+        settings = [(enc, shift) for enc in encodings for shift in bias_shifts] if mode == "snn" else [("generator", False)]
+        for enc, shift in settings:
+            for t in timesteps:
+                for layer in layers:
+                    if mode == "snn":
                         layer.configure(mode="snn", timesteps=int(t), encoding=enc, bias_shift=bool(shift))
-                    acc, stats = evaluate(module, loader, num_classes)
-                    rows.append(
-                        SweepRow(
-                            stage=stage,
-                            mode="snn",
-                            encoding=enc,
-                            bias_shift=bool(shift),
-                            timesteps=int(t),
-                            accuracy=acc,
-                            firing_rate=stats.get("rate", math.nan),
-                            ac_per_sample=stats.get("synops/ac_per_sample", math.nan),
-                            mac_per_sample=stats.get("synops/mac_per_sample", math.nan),
-                            energy_ratio=stats.get("energy_ratio", math.nan),
-                            latency_pipelined=latency_steps(seq_len, int(t), "pipelined"),
-                            latency_sequential=latency_steps(seq_len, int(t), "sequential"),
-                        )
+                    else:
+                        layer.configure(mode="hybrid", timesteps=int(t))
+                acc, stats = evaluate(module, loader, num_classes)
+                rows.append(
+                    SweepRow(
+                        stage=stage,
+                        mode=mode,
+                        encoding=enc,
+                        bias_shift=bool(shift),
+                        timesteps=int(t),
+                        accuracy=acc,
+                        firing_rate=stats.get("rate", math.nan),
+                        ac_per_sample=stats.get("synops/ac_per_sample", math.nan),
+                        mac_per_sample=stats.get("synops/mac_per_sample", math.nan),
+                        energy_ratio=stats.get("energy_ratio", math.nan),
+                        latency_pipelined=latency_steps(seq_len, int(t), "pipelined"),
+                        latency_sequential=latency_steps(seq_len, int(t), "sequential"),
                     )
+                )
     finally:
         for layer, state in zip(layers, saved):
             layer.set_extra_state(state)

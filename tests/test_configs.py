@@ -38,6 +38,7 @@ PRESET_BASES = {
     "poisson": ("smnist_row_finetune.yaml", 2, 1, "poisson"),
     "finetune_from_ann": ("gsc.yaml", 2, 1, "direct"),
     "ann_only": ("uci_har.yaml", None, 1, None),  # no conversion at all
+    "baseline_cell": ("ponghiran_row.yaml", None, 1, None),  # trained non-spiking, hybrid at test time
 }
 
 
@@ -133,3 +134,42 @@ def test_cli_subcommands_run(subcommand: str, tmp_path) -> None:
         assert len(preds) == 2 and preds[0].dtype == torch.long and preds[0].shape == (64,)
     else:
         assert "val/acc" in cli.trainer.callback_metrics
+
+
+@pytest.mark.parametrize(
+    ("config", "variant", "cell"),
+    [("ponghiran_row.yaml", "row", "modified"), ("ponghiran_pixel.yaml", "pixel", "modified"), ("baseline_cell", "row", "baseline")],
+    ids=["row", "pixel", "row-baseline"],
+)
+def test_ponghiran_reference_recipe(config: str, variant: str, cell: str, tmp_path) -> None:
+    args = ["--config", str(ROOT / "ponghiran_row.yaml")] if config == "baseline_cell" else ["--config", str(ROOT / config)]
+    if config == "baseline_cell":
+        args += ["--config", str(ROOT / "presets" / "baseline_cell.yaml")]
+    cli = cli_main(args + ["--trainer.default_root_dir", str(tmp_path)], run=False)
+    hp, data = cli.model.hparams, cli.datamodule
+    assert (hp.cell, hp.clamp_c, hp.hidden_size, hp.dropout, hp.optimizer, hp.lr) == (cell, True, 128, 0.5, "rmsprop", 1e-3)
+    assert cli.trainer.gradient_clip_val == 1.0 and cli.trainer.max_epochs == 50
+    assert (data.variant, data.mean, data.std, data.batch_size) == (variant, 0.1307, 0.8693, 128)
+    clamp = next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ParameterClamp")
+    assert (clamp.min_value, clamp.max_value, clamp.include) == (-1.0, 1.0, None)
+    assert cli.model.hparams.input_size == (28 if variant == "row" else 1)
+
+
+def test_command_line_wins_over_checkpoint_and_checkpoint_over_config(tmp_path) -> None:
+    """``snnlstm test --ckpt_path``: the checkpoint's arguments replace the config file's, and options
+    on the command line replace both (Lightning 2.6 alone ignores them)."""
+    config = str(ROOT / "quickstart.yaml")
+    common = ["--config", config, "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path)]
+    fit = cli_main(["fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+                    "--trainer.limit_val_batches", "1", "--model.init_args.hidden_size", "12",
+                    "--model.init_args.cell", "modified"])
+    ckpt = fit.trainer.checkpoint_callback.best_model_path if fit.trainer.checkpoint_callback else ""
+    if not ckpt:
+        ckpt = str(tmp_path / "model.ckpt")
+        fit.trainer.save_checkpoint(ckpt)
+    test = cli_main(["test", *common, "--ckpt_path", ckpt, "--trainer.limit_test_batches", "1",
+                     "--model.init_args.eval_mode", "hybrid", "--model.init_args.eval_timesteps", "7"])
+    hp = test.model.hparams
+    assert (hp.hidden_size, hp.cell) == (12, "modified")  # from the checkpoint, not the config file
+    assert (hp.eval_mode, hp.eval_timesteps) == ("hybrid", 7)  # from the command line
+    assert test.trainer.callback_metrics["test/energy_ratio"] != 1.0  # the hybrid cell ran

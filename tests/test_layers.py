@@ -172,12 +172,13 @@ def test_thresholds_train_only_in_snn_mode() -> None:
         ({"spiking_gates": ("i", "f", "tanh_c")}, "missing"),
         ({"encoding": "latency"}, "allowed"),
         ({"activation": "relu"}, "allowed"),
-        ({"mode": "hybrid"}, "allowed"),
+        ({"mode": "latency"}, "allowed"),
+        ({"mode": "hybrid"}, "modified"),
         ({"surrogate": "nope"}, "allowed"),
         ({"schedule": "parallel"}, "allowed"),
         ({"v_tanh_neg": 1.0}, "v_tanh_neg"),
     ],
-    ids=["T0", "gate-name", "gate-missing", "encoding", "activation", "mode", "surrogate", "schedule", "threshold"],
+    ids=["T0", "gate-name", "gate-missing", "encoding", "activation", "mode", "hybrid-standard-cell", "surrogate", "schedule", "threshold"],
 )
 def test_bad_options(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

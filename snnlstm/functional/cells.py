@@ -59,6 +59,7 @@ class SpikingCellParams(NamedTuple):
         spike_i: the input gate spikes (else it is analog).
         spike_g: the g gate spikes (else it is analog).
         activation: source activation for analog gates (``"hard"`` or ``"standard"``).
+        clamp_c: clamp ``c`` to ``[-1, 1]`` after every update.
     """
 
     v_sig: Tensor
@@ -72,6 +73,7 @@ class SpikingCellParams(NamedTuple):
     spike_i: bool
     spike_g: bool
     activation: str
+    clamp_c: bool = False
 
 
 class SpikingCellOutput(NamedTuple):
@@ -92,14 +94,18 @@ def lstm_cell_step(
     v_sig: Tensor | float,
     v_pos: Tensor | float,
     v_neg: Tensor | float,
+    clamp_c: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Non-spiking LSTM cell with standard or hard activations.
+
+    ``c' = f c + i g`` (clamped to ``[-1, 1]`` if ``clamp_c``), ``h' = o tanh(c')``.
 
     Args:
         z: gate pre-activations ``[..., 4H]`` ordered (i, f, o, g).
         c_prev: cell state ``[..., H]``.
         activation: ``"hard"`` or ``"standard"``.
         v_sig, v_pos, v_neg: hard-activation thresholds (ignored for ``"standard"``).
+        clamp_c: clamp the new cell state to ``[-1, 1]`` (Ponghiran & Roy's Loihi constraint).
 
     Returns:
         ``(h, c)``, each ``[..., H]``.
@@ -109,6 +115,8 @@ def lstm_cell_step(
     i, f, o = gate_sigmoid(z_sig, activation, v_sig).chunk(3, dim=-1)
     g = gate_tanh(z_g, activation, v_pos, v_neg)
     c = f * c_prev + i * g
+    if clamp_c:
+        c = torch.clamp(c, -1.0, 1.0)
     return o * gate_tanh(c, activation, v_pos, v_neg), c
 
 
@@ -149,5 +157,7 @@ def spiking_cell_step(
     else:
         g, m_g = gate_tanh(z_g, p.activation, *p.v_g), mem.g
     c = f * c_prev + i * g
+    if p.clamp_c:
+        c = torch.clamp(c, -1.0, 1.0)
     s_c, m_c = ternary_step(_tanh_current(c, *p.v_c, p.shift), mem.c, *p.v_c, p.leak_c, spike_fn)
     return SpikingCellOutput(o * s_c, c, CellMembranes(m_sig, m_g, m_c), s_sig, g, s_c)

@@ -33,7 +33,11 @@ __all__ = [
     "GATE_THRESHOLD",
     "CAND_THRESHOLD",
     "HybridCellOutput",
+    "HybridSequenceOutput",
+    "generator_spike_train",
     "hybrid_cell_step",
+    "hybrid_gate_rates",
+    "hybrid_sequence",
     "modified_cell_step",
     "modified_sigmoid",
     "modified_tanh",
@@ -145,6 +149,54 @@ def signed_if_step(v_pos: Tensor, v_neg: Tensor, current: Tensor, threshold: flo
     return v_pos, v_neg, up - down
 
 
+def generator_spike_train(values: Tensor, timesteps: int) -> Tensor:
+    """The signed spike generator run for ``timesteps`` steps from ``V = 1``.
+
+    Args:
+        values: analog inputs ``[...]`` (``u = round(2048 value)``).
+        timesteps: ``T >= 1``.
+
+    Returns:
+        Spikes ``[T, ...]`` in ``{-1, 0, +1}``.
+    """
+    u = torch.round(GEN_THRESHOLD * values)
+    v = torch.full_like(u, MEMBRANE_START)
+    train = []
+    for _ in range(timesteps):
+        v, s = spike_generator_step(v, u)
+        train.append(s)
+    return torch.stack(train)
+
+
+def hybrid_gate_rates(current: Tensor) -> Tensor:
+    """Spike rates of the gate neurons driven by integer currents over ``T`` steps.
+
+    i, f, o are soft-reset IF neurons (threshold 1024), c̃ the signed IF neuron (threshold 512); all
+    membranes start at 1.
+
+    Args:
+        current: ``[T, ..., 4H]`` input currents (synaptic input plus quantised bias), gates (i, f, c̃, o).
+
+    Returns:
+        Rates ``[..., 4H]`` (spike counts / T; c̃ counts are signed), gates (i, f, c̃, o).
+    """
+    timesteps = current.shape[0]
+    ci, cf, cg, co = current.chunk(4, dim=-1)
+    sig = torch.cat([ci, cf, co], dim=-1)
+    v_sig = torch.full_like(sig[0], MEMBRANE_START)
+    v_pos = torch.full_like(cg[0], MEMBRANE_START)
+    v_neg = torch.full_like(cg[0], MEMBRANE_START)
+    count_sig = torch.zeros_like(v_sig)
+    count_g = torch.zeros_like(v_pos)
+    for t in range(timesteps):
+        v_sig, s = soft_if_step(v_sig, sig[t])
+        v_pos, v_neg, g = signed_if_step(v_pos, v_neg, cg[t])
+        count_sig = count_sig + s
+        count_g = count_g + g
+    i, f, o = (count_sig / timesteps).chunk(3, dim=-1)
+    return torch.cat([i, f, count_g / timesteps, o], dim=-1)
+
+
 class HybridCellOutput(NamedTuple):
     """One input element through the hybrid cell: new state, mean gate spike rates, input spike count."""
 
@@ -165,6 +217,10 @@ def hybrid_cell_step(
 ) -> HybridCellOutput:
     """One input element of the hybrid analog-spiking cell (``timesteps`` SNN steps).
 
+    ``[x; h]`` goes through the spike generator, its spikes through the integer synapses
+    (``current_t = W' s_t + b'``, one matmul for all T steps) into the gate neurons; the rates
+    ``ī, f̄, c̄, ō`` then update ``c' = f̄ c + ī c̄`` and ``h' = ō clamp(c'/2, -1, 1)`` in analog.
+
     Args:
         x: input ``[B, I]``.
         h_prev: hidden state ``[B, H]``.
@@ -177,27 +233,68 @@ def hybrid_cell_step(
     Returns:
         :class:`HybridCellOutput`; ``h``, ``c`` ``[B, H]``.
     """
-    inputs = torch.cat([x, h_prev], dim=-1)
-    u = torch.round(GEN_THRESHOLD * inputs)
-    hidden = h_prev.shape[-1]
-    v_gen = torch.full_like(u, MEMBRANE_START)
-    v_gates = torch.full((*u.shape[:-1], 3 * hidden), float(MEMBRANE_START), dtype=u.dtype, device=u.device)
-    v_pos = torch.full_like(h_prev, MEMBRANE_START)
-    v_neg = torch.full_like(h_prev, MEMBRANE_START)
-    bi, bf, bg, bo = bias_q.chunk(4)
-    wi, wf, wg, wo = weight_q.chunk(4, dim=0)
-    w_sig, b_sig = torch.cat([wi, wf, wo]), torch.cat([bi, bf, bo])
-    counts_sig = torch.zeros_like(v_gates)
-    counts_g = torch.zeros_like(h_prev)
-    input_spikes = torch.zeros(u.shape[:-1], dtype=u.dtype, device=u.device)
-    for _ in range(timesteps):
-        v_gen, s = spike_generator_step(v_gen, u)
-        input_spikes = input_spikes + s.abs().sum(-1)
-        v_gates, spikes = soft_if_step(v_gates, s @ w_sig.T + b_sig)
-        v_pos, v_neg, g_spikes = signed_if_step(v_pos, v_neg, s @ wg.T + bg)
-        counts_sig = counts_sig + spikes
-        counts_g = counts_g + g_spikes
-    i, f, o = (counts_sig / timesteps).chunk(3, dim=-1)
-    g = counts_g / timesteps
+    spikes = generator_spike_train(torch.cat([x, h_prev], dim=-1), timesteps)  # [T, B, I + H]
+    rates = hybrid_gate_rates(torch.addmm(bias_q, spikes.flatten(0, 1), weight_q.t()).view(*spikes.shape[:-1], -1))
+    i, f, g, o = rates.chunk(4, dim=-1)
     h, c = _cell_update(i, f, g, o, c_prev, clamp_c)
-    return HybridCellOutput(h, c, torch.cat([i, f, g, o], dim=-1), input_spikes)
+    return HybridCellOutput(h, c, rates, spikes.abs().sum(dim=(0, -1)))
+
+
+class HybridSequenceOutput(NamedTuple):
+    """A whole sequence through the hybrid cell.
+
+    Attributes:
+        h: hidden states ``[N, B, H]`` (analog).
+        c: last cell state ``[B, H]``.
+        gate_spikes: spike counts per gate, summed over N, T, B and H, ``[4]`` (i, f, c̃, o; c̃ counts
+            both signs).
+        input_spikes: spikes of the input generators (``[x; h]``), summed over everything, 0-dim.
+    """
+
+    h: Tensor
+    c: Tensor
+    gate_spikes: Tensor
+    input_spikes: Tensor
+
+
+def hybrid_sequence(
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias: Tensor | None,
+    timesteps: int,
+    clamp_c: bool = False,
+) -> HybridSequenceOutput:
+    """Run the hybrid cell over a sequence, ``T`` SNN steps per element (``T * N`` in all).
+
+    The float weights are quantised here (:func:`quantize_weight`, :func:`quantize_bias`), so one
+    trained checkpoint can be run at any ``T``. Integer arithmetic is exact in float32.
+
+    Args:
+        x: ``[N, B, I]``.
+        h0, c0: ``[B, H]``.
+        weight_ih: ``[4H, I]``; weight_hh: ``[4H, H]``; bias: shared bias ``[4H]`` or None; all in gate
+            order (i, f, c̃, o), as ``torch.nn.LSTM`` stores them.
+        timesteps: ``T >= 1``.
+        clamp_c: clamp ``c`` to ``[-1, 1]``.
+
+    Returns:
+        :class:`HybridSequenceOutput`.
+    """
+    with torch.no_grad():
+        weight_q = quantize_weight(torch.cat([weight_ih, weight_hh], dim=1))
+        bias_q = quantize_bias(bias if bias is not None else weight_q.new_zeros(weight_q.shape[0]))
+        h, c = h0, c0
+        outs = []
+        gate_spikes = x.new_zeros(4)
+        input_spikes = x.new_zeros(())
+        hidden = h0.shape[-1]
+        for x_n in x.unbind(0):
+            out = hybrid_cell_step(x_n, h, c, weight_q, bias_q, timesteps, clamp_c)
+            h, c = out.h, out.c
+            outs.append(h)
+            gate_spikes += (out.rates.abs() * timesteps).view(-1, 4, hidden).sum(dim=(0, 2))
+            input_spikes += out.input_spikes.sum()
+    return HybridSequenceOutput(torch.stack(outs), c, gate_spikes, input_spikes)

@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from ..layers import DEFAULT_SPIKING_GATES, MODES, SpikingLSTM, spiking_layers
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
-EVAL_MODES: tuple[str, ...] = ("auto", "ann", "snn")
+EVAL_MODES: tuple[str, ...] = ("auto", "ann", "snn", "hybrid")
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
@@ -33,15 +33,18 @@ class SequenceClassifier(LightningModule):
         head_sizes: hidden widths of the FC head (``[]`` = one Linear; ``[32]`` = GSC's FC(32)->FC(C)).
         dropout: dropout between LSTM layers and before the head.
         activation, mode, timesteps, spiking_gates, encoding, bias_shift, leak, learn_threshold,
-            learn_leak, surrogate, gamma, v_sig, v_tanh_pos, v_tanh_neg, schedule, compile: see
-            :class:`snnlstm.layers.SpikingLSTM`.
+            learn_leak, surrogate, gamma, v_sig, v_tanh_pos, v_tanh_neg, schedule, compile, cell,
+            clamp_c: see :class:`snnlstm.layers.SpikingLSTM` (``cell: modified`` / ``baseline`` are
+            Ponghiran & Roy's ModifiedLSTMCell and BaselineLSTMCell).
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate of the weights.
         spiking_lr: learning rate of thresholds and leaks (default: ``lr``).
         weight_decay: weight decay of the weights (never of thresholds/leaks).
         lr_schedule: ``constant`` or ``cosine`` (annealed to 0 over ``trainer.max_epochs``, per epoch).
         eval_timesteps: T used by ``test`` (None keeps the training T): sweeps one checkpoint over T.
-        eval_mode: mode used by ``test``: ``auto`` (as trained/converted), ``ann`` or ``snn``.
+        eval_mode: mode used by ``test``: ``auto`` (as trained/converted), ``ann``, ``snn`` (Datta et
+            al.'s conversion of a non-spiking model, no fine-tuning) or ``hybrid`` (Ponghiran & Roy's
+            test-time conversion, their ``--n-timestep`` is ``eval_timesteps``).
         init_from: a Lightning checkpoint of this model to start from (weights, thresholds and the
             layers' conversion state; not the optimizer or epoch): e.g. a pre-trained ANN to convert
             and fine-tune, the "P" protocol of Datta et al.
@@ -57,7 +60,7 @@ class SequenceClassifier(LightningModule):
         head_sizes: Sequence[int] = (),
         dropout: float = 0.0,
         activation: Literal["hard", "standard"] = "hard",
-        mode: Literal["ann", "snn"] = "ann",
+        mode: Literal["ann", "snn", "hybrid"] = "ann",
         timesteps: int = 2,
         spiking_gates: Sequence[str] = DEFAULT_SPIKING_GATES,
         encoding: Literal["direct", "poisson"] = "direct",
@@ -72,13 +75,15 @@ class SequenceClassifier(LightningModule):
         v_tanh_neg: float = -1.0,
         schedule: Literal["fused", "pipelined", "sequential"] = "fused",
         compile: Literal["none", "step", "full"] | bool = "none",  # bool: checkpoints from before the modes
+        cell: Literal["lstm", "modified", "baseline"] = "lstm",
+        clamp_c: bool = False,
         optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam",
         lr: float = 1e-3,
         spiking_lr: float | None = None,
         weight_decay: float = 0.0,
         lr_schedule: Literal["constant", "cosine"] = "constant",
         eval_timesteps: int | None = None,
-        eval_mode: Literal["auto", "ann", "snn"] = "auto",
+        eval_mode: Literal["auto", "ann", "snn", "hybrid"] = "auto",
         init_from: str | None = None,
     ) -> None:
         super().__init__()
@@ -118,6 +123,8 @@ class SequenceClassifier(LightningModule):
             v_tanh_neg=v_tanh_neg,
             schedule=schedule,
             compile=compile,
+            cell=cell,
+            clamp_c=clamp_c,
         )
         layers: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
         width = hidden_size
@@ -174,7 +181,7 @@ class SequenceClassifier(LightningModule):
             layer.timesteps = timesteps
 
     def set_mode(self, mode: str) -> None:
-        """Run every LSTM layer as ``"ann"`` or ``"snn"``."""
+        """Run every LSTM layer as ``"ann"``, ``"snn"`` or ``"hybrid"``."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
         for layer in spiking_layers(self):

@@ -137,3 +137,56 @@ def test_module_without_lstm_is_rejected(tmp_path, tiny_data) -> None:
     model.encoder = torch.nn.GRU(4, 8, batch_first=True)
     with pytest.raises(ValueError, match="no convertible LSTM"):
         make_trainer(tmp_path, callbacks=[ANNToSNNConversion()]).fit(model, tiny_data)
+
+
+class ModeAtTest(Callback):
+    """The layers' (mode, T) seen by the first test batch."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            self.seen = [(m.mode, m.timesteps) for m in pl_module.modules() if isinstance(m, SpikingLSTM)]
+
+
+def test_hybrid_method_converts_at_test_time(tmp_path, tiny_data) -> None:
+    model = classifier(cell="modified")
+    probe = ModeAtTest()
+    conversion = ANNToSNNConversion(epoch=None, method="hybrid", timesteps=16)
+    trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[conversion, probe])
+    trainer.fit(model, tiny_data)
+    assert model.lstm.mode == "ann" and not conversion.converted  # training stays non-spiking
+    trainer.test(model, tiny_data, verbose=False)
+    assert probe.seen == [("hybrid", 16)] and conversion.converted
+
+
+def test_hybrid_method_mid_fit_keeps_training_the_head(tmp_path, tiny_data) -> None:
+    model = classifier(cell="modified")
+    head_before = model.head[-1].weight.detach().clone()
+    lstm_before = model.lstm.weight_ih_l0.detach().clone()
+    make_trainer(tmp_path, max_epochs=1, callbacks=[ANNToSNNConversion(epoch=0, method="hybrid", timesteps=4)]).fit(model, tiny_data)
+    assert model.lstm.mode == "hybrid"
+    assert torch.equal(model.lstm.weight_ih_l0, lstm_before)  # the hybrid cell has no gradient
+    assert not torch.equal(model.head[-1].weight, head_before)
+
+
+def test_hybrid_method_needs_the_modified_cell(tmp_path, tiny_data) -> None:
+    trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[ANNToSNNConversion(epoch=0, method="hybrid")])
+    with pytest.raises(ValueError, match="train it with cell='modified'"):
+        trainer.fit(classifier(), tiny_data)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "rate"}, "unknown conversion method 'rate'; allowed: datta, hybrid"),
+        ({"method": "hybrid", "encoding": "poisson"}, "method='hybrid' has no encoding"),
+        ({"method": "hybrid", "epoch": 1, "step": 3}, "at most one of epoch / step"),
+        ({"method": "datta", "epoch": None}, "exactly one of epoch / step"),
+    ],
+    ids=["unknown-method", "hybrid-with-encoding", "hybrid-epoch-and-step", "datta-needs-a-point"],
+)
+def test_bad_method_arguments(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ANNToSNNConversion(**kwargs)

@@ -16,9 +16,9 @@ from tests.conftest import TinySequences, make_trainer
 from tests.wandb_utils import read_wandb_offline
 
 
-def _trained(tmp_path: Path, data: TinySequences, mode: str = "ann") -> SequenceClassifier:
+def _trained(tmp_path: Path, data: TinySequences, mode: str = "ann", cell: str = "lstm") -> SequenceClassifier:
     torch.manual_seed(0)
-    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, hidden_size=8, mode=mode, lr=0.02)
+    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, hidden_size=8, mode=mode, lr=0.02, cell=cell)
     make_trainer(tmp_path, max_epochs=3).fit(model, data)
     return model
 
@@ -50,6 +50,19 @@ def test_conversion_only_accuracy_rises_with_timesteps(tmp_path: Path, tiny_data
     low, high = sweep.rows
     assert abs(high.accuracy - sweep.ann_accuracy) <= abs(low.accuracy - sweep.ann_accuracy)
     assert abs(high.accuracy - sweep.ann_accuracy) <= 10.0
+
+
+def test_hybrid_sweep_of_a_modified_cell(tmp_path: Path, tiny_data: TinySequences) -> None:
+    """Ponghiran & Roy's test-time switch over T: accuracy approaches the non-spiking model as T grows."""
+    model = _trained(tmp_path, tiny_data, cell="modified")
+    sweep = TimestepSweep(timesteps=[2, 256], mode="hybrid", out_dir=str(tmp_path / "h"))
+    make_trainer(tmp_path, callbacks=[sweep]).test(model, tiny_data, verbose=False)
+    low, high = sweep.rows
+    assert (low.mode, low.encoding, low.bias_shift) == ("hybrid", "generator", False)
+    # (randn inputs beyond [-1, 1] saturate the generator, so the limit is not exactly the ANN here)
+    assert abs(high.accuracy - sweep.ann_accuracy) < abs(low.accuracy - sweep.ann_accuracy)
+    assert high.latency_sequential == 256 * 6 and 0.0 < high.firing_rate < 1.0
+    assert model.lstm.mode == "ann"  # put back
 
 
 def test_sweep_of_a_trained_snn_is_labelled_trained(tmp_path: Path, tiny_data: TinySequences) -> None:
@@ -84,8 +97,10 @@ def test_spike_raster_of_one_sample(tmp_path: Path, tiny_data: TinySequences) ->
         (dict(timesteps=[]), "at least one"),
         (dict(timesteps=[0]), r"timesteps .* >= 1, got 0"),
         (dict(encodings=["latency"]), "latency"),
+        (dict(mode="rate"), "unknown sweep mode 'rate'; allowed: snn, hybrid"),
+        (dict(mode="hybrid", encodings=["poisson"]), "own input spike generator"),
     ],
-    ids=["no-T", "T0", "bad-encoding"],
+    ids=["no-T", "T0", "bad-encoding", "bad-mode", "hybrid-with-encoding"],
 )
 def test_sweep_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

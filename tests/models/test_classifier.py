@@ -56,7 +56,7 @@ def test_logs_stage_accuracy_keys(tmp_path, tiny_data) -> None:
     ("kwargs", "match"),
     [
         ({"optimizer": "lion"}, "allowed"),
-        ({"eval_mode": "hybrid"}, "allowed"),
+        ({"eval_mode": "latency"}, "allowed: auto, ann, snn, hybrid"),
         ({"eval_timesteps": 0}, "eval_timesteps"),
         ({"num_classes": 1}, "num_classes"),
         ({"head_sizes": [0]}, "head_sizes"),
