@@ -1,4 +1,5 @@
-"""Build and load the fused C++ cell kernels (``snnlstm/csrc/fused_cell.cpp``).
+"""Build and load the fused C++ cell kernels (``snnlstm/csrc/fused_cell.cpp``): the spiking LSTM cell's
+wavefront forward/backward and the hybrid cell's gate spike counter.
 
 The kernels are compiled with ``torch.utils.cpp_extension.load`` on first use (about a minute)
 and cached by torch under ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``); the

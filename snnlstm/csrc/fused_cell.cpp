@@ -459,7 +459,83 @@ void cell_backward(torch::Tensor gh, torch::Tensor gc, torch::Tensor gm, torch::
   });
 }
 
+// Ponghiran & Roy's hybrid cell (snnlstm/functional/hybrid.py, hybrid_gate_rates): spike counts of
+// the gate neurons driven by integer currents [T, M, 4H] (gates i, f, c~, o). i, f, o are IF
+// neurons with soft reset at `gate_threshold`; c~ is the signed neuron with two membranes
+// (V+ += I, V- -= I) at `cand_threshold`, counting +1 / -1. Every membrane starts at `start`.
+// Same float arithmetic as the Python loop, one pass over the currents.
+torch::Tensor hybrid_gate_counts(torch::Tensor current, double gate_threshold, double cand_threshold,
+                                 double start) {
+  TORCH_CHECK(current.dim() == 3 && current.is_contiguous() && current.scalar_type() == torch::kFloat32,
+              "current must be a contiguous float32 [T, M, 4H] tensor");
+  const int64_t steps = current.size(0), m_rows = current.size(1), width = current.size(2);
+  TORCH_CHECK(width % 4 == 0, "the last dimension of current must be 4H, got ", width);
+  const int64_t hidden = width / 4;
+  auto counts = torch::zeros({m_rows, width}, current.options());
+  const float* cur = current.data_ptr<float>();
+  float* out = counts.data_ptr<float>();
+  const float gth = static_cast<float>(gate_threshold), cth = static_cast<float>(cand_threshold);
+  const float v0 = static_cast<float>(start);
+  at::parallel_for(0, m_rows, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> v(width + hidden);
+    for (int64_t m = begin; m < end; ++m) {
+      std::fill(v.begin(), v.end(), v0);
+      float* cnt = out + m * width;
+      float* vneg = v.data() + width;
+      for (int64_t t = 0; t < steps; ++t) {
+        const float* row = cur + (t * m_rows + m) * width;
+        for (int64_t j = 0; j < width; ++j) {  // i, f, o and the V+ membrane of c~
+          const bool cand = j >= 2 * hidden && j < 3 * hidden;
+          const float th = cand ? cth : gth;
+          const float x = v[j] + row[j];
+          const float fire = x > th ? 1.f : 0.f;
+          v[j] = x - th * fire;
+          cnt[j] += fire;
+        }
+        for (int64_t j = 0; j < hidden; ++j) {  // the V- membrane of c~
+          const float x = vneg[j] - row[2 * hidden + j];
+          const float fire = x > cth ? 1.f : 0.f;
+          vneg[j] = x - cth * fire;
+          cnt[2 * hidden + j] -= fire;
+        }
+      }
+    }
+  });
+  return counts;
+}
+
+// The hybrid cell's signed input spike generator (hybrid.py, generator_spike_train) for `steps`
+// steps: u = round(scale v); after t steps it has fired n_t = min(t, floor(t |u| / scale)) times,
+// and the spike at step t is sign(u) (n_t - n_{t-1}). values [M, F] -> spikes [steps, M, F].
+torch::Tensor hybrid_generator(torch::Tensor values, int64_t steps, double scale) {
+  TORCH_CHECK(values.dim() == 2 && values.is_contiguous() && values.scalar_type() == torch::kFloat32,
+              "values must be a contiguous float32 [M, F] tensor");
+  TORCH_CHECK(steps >= 1, "steps must be >= 1, got ", steps);
+  const int64_t n = values.numel();
+  auto spikes = torch::empty({steps, values.size(0), values.size(1)}, values.options());
+  const float* val = values.data_ptr<float>();
+  float* out = spikes.data_ptr<float>();
+  const float sc = static_cast<float>(scale);
+  at::parallel_for(0, n, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const float u = std::nearbyint(sc * val[k]);
+      const float mag = std::fabs(u);
+      const float sign = u > 0.f ? 1.f : (u < 0.f ? -1.f : 0.f);
+      float fired = 0.f;
+      for (int64_t t = 1; t <= steps; ++t) {
+        const float tf = static_cast<float>(t);
+        const float now = std::min(tf, std::floor(tf * mag / sc));
+        out[(t - 1) * n + k] = sign * (now - fired);
+        fired = now;
+      }
+    }
+  });
+  return spikes;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cell_forward", &cell_forward, "fused spiking LSTM cell, one wavefront, forward");
   m.def("cell_backward", &cell_backward, "fused spiking LSTM cell, one wavefront, backward");
+  m.def("hybrid_generator", &hybrid_generator, "hybrid cell signed input spike generator over T steps");
+  m.def("hybrid_gate_counts", &hybrid_gate_counts, "hybrid cell gate spike counts over T steps");
 }

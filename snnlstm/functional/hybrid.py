@@ -23,7 +23,7 @@ Hybrid cell (test time; ``T`` SNN steps per input element, all integer arithmeti
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -150,29 +150,37 @@ def signed_if_step(v_pos: Tensor, v_neg: Tensor, current: Tensor, threshold: flo
 
 
 def generator_spike_train(values: Tensor, timesteps: int) -> Tensor:
-    """The signed spike generator run for ``timesteps`` steps from ``V = 1``.
+    """The signed spike generator run for ``timesteps`` steps from ``V = 1``, in closed form.
+
+    With ``u = round(2048 v)`` the generator has fired ``n_t = min(t, floor(t |u| / 2048))`` times after
+    ``t`` steps (it fires at step ``t`` iff ``1 + t|u| - 2048 n_{t-1} > 2048``, at most once a step), so
+    the train is ``sign(u) (n_t - n_{t-1})``: exactly :func:`spike_generator_step` iterated, without a
+    loop over ``T`` (one pass of a C++ kernel on the CPU).
 
     Args:
-        values: analog inputs ``[...]`` (``u = round(2048 value)``).
+        values: analog inputs ``[...]``.
         timesteps: ``T >= 1``.
 
     Returns:
         Spikes ``[T, ...]`` in ``{-1, 0, +1}``.
     """
+    kernels = _hybrid_kernels(values)
+    if kernels is not None and values.dim() >= 1 and values.numel():
+        flat = values.reshape(-1, values.shape[-1]).contiguous()
+        return kernels.hybrid_generator(flat, timesteps, float(GEN_THRESHOLD)).view(timesteps, *values.shape)
     u = torch.round(GEN_THRESHOLD * values)
-    v = torch.full_like(u, MEMBRANE_START)
-    train = []
-    for _ in range(timesteps):
-        v, s = spike_generator_step(v, u)
-        train.append(s)
-    return torch.stack(train)
+    steps = torch.arange(timesteps + 1, dtype=u.dtype, device=u.device).view(-1, *([1] * u.dim()))
+    fired = torch.minimum(steps, torch.floor(steps * u.abs() / GEN_THRESHOLD))  # n_t, [T + 1, ...]
+    return torch.sign(u) * fired.diff(dim=0)
 
 
 def hybrid_gate_rates(current: Tensor) -> Tensor:
     """Spike rates of the gate neurons driven by integer currents over ``T`` steps.
 
     i, f, o are soft-reset IF neurons (threshold 1024), c̃ the signed IF neuron (threshold 512); all
-    membranes start at 1.
+    membranes start at 1. On the CPU (float32) one pass of a C++ kernel computes the counts; otherwise,
+    or without the compiled kernels, :func:`soft_if_step` / :func:`signed_if_step` are looped over ``T``
+    (the same arithmetic, so the same counts).
 
     Args:
         current: ``[T, ..., 4H]`` input currents (synaptic input plus quantised bias), gates (i, f, c̃, o).
@@ -180,6 +188,27 @@ def hybrid_gate_rates(current: Tensor) -> Tensor:
     Returns:
         Rates ``[..., 4H]`` (spike counts / T; c̃ counts are signed), gates (i, f, c̃, o).
     """
+    timesteps = current.shape[0]
+    kernels = _hybrid_kernels(current) if current.shape[-1] % 4 == 0 else None
+    if kernels is not None:
+        flat = current.reshape(timesteps, -1, current.shape[-1]).contiguous()
+        counts = kernels.hybrid_gate_counts(flat, float(GATE_THRESHOLD), float(CAND_THRESHOLD), float(MEMBRANE_START))
+        return (counts / timesteps).view(current.shape[1:])
+    return _hybrid_gate_rates_loop(current)
+
+
+def _hybrid_kernels(tensor: Tensor) -> Any:
+    """The compiled kernel module when it applies (float32 CPU tensor, kernels built), else None."""
+    if tensor.device.type != "cpu" or tensor.dtype != torch.float32:
+        return None
+    from snnlstm._cpp import fused_cell_kernels
+
+    kernels = fused_cell_kernels()
+    return kernels if kernels is not None and hasattr(kernels, "hybrid_gate_counts") else None
+
+
+def _hybrid_gate_rates_loop(current: Tensor) -> Tensor:
+    """:func:`hybrid_gate_rates` as a Python loop over ``T`` of the pure neuron steps."""
     timesteps = current.shape[0]
     ci, cf, cg, co = current.chunk(4, dim=-1)
     sig = torch.cat([ci, cf, co], dim=-1)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from snnlstm.functional import hybrid
 from snnlstm.functional.hybrid import (
     CAND_THRESHOLD,
     GATE_THRESHOLD,
+    generator_spike_train,
+    hybrid_gate_rates,
     hybrid_cell_step,
     modified_cell_step,
     modified_sigmoid,
@@ -58,6 +61,29 @@ def test_spike_generator_rate_matches_value(timesteps: int) -> None:
         count += s
     assert ((count / timesteps - values).abs() <= 1.0 / timesteps + 1.0 / 4096).all()
     assert (torch.sign(count) * torch.sign(values) >= 0).all()  # spikes carry the value's sign
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32-kernel", "float64-torch"])
+@pytest.mark.parametrize("timesteps", [1, 7, 300], ids=lambda t: f"T{t}")
+def test_generator_train_is_the_iterated_step(timesteps: int, dtype: torch.dtype) -> None:
+    edge = [0.0, 1.0, -1.0, 1.5, -3.0, 0.9999, 1 / 2048, 0.5 / 2048, 1.5 / 2048, 12.0]  # > 1 saturates at 1 spike/step
+    values = torch.cat([torch.rand(2, 40, generator=torch.Generator().manual_seed(0)) * 2 - 1,
+                        torch.tensor(edge).view(2, -1).repeat(1, 4)], dim=-1).to(dtype)
+    u = torch.round(2048 * values)
+    v, steps = torch.ones_like(u), []
+    for _ in range(timesteps):
+        v, s = spike_generator_step(v, u)
+        steps.append(s)
+    assert torch.equal(generator_spike_train(values, timesteps), torch.stack(steps))
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 16), (9, 2, 4, 8)], ids=["T5-B3-H4", "T9-2x4-H2"])
+def test_gate_rates_kernel_counts_like_the_neuron_steps(shape: tuple[int, ...]) -> None:
+    current = torch.randint(-3000, 3000, shape, generator=torch.Generator().manual_seed(1)).float()
+    current[:, ..., 0] = 1023.0  # V = 1 + 1023 sits at the threshold: no spike (strict comparison)
+    assert torch.equal(hybrid_gate_rates(current), hybrid._hybrid_gate_rates_loop(current))
+    current = current.double()  # float64 takes the loop
+    assert torch.equal(hybrid_gate_rates(current), hybrid._hybrid_gate_rates_loop(current))
 
 
 @pytest.mark.parametrize("timesteps", [16, 64, 256], ids=lambda t: f"T{t}")
