@@ -12,7 +12,8 @@ MNIST test set (``../shared/data``) and records the numbers in ``benchmarks/resu
 Every row carries accuracy, firing rate, synaptic operations, the estimated compute energy against the
 non-spiking LSTM (CMOS per-op model, :mod:`snnlstm.energy`) and the latency in time steps. With
 ``--subset K`` a fixed, seeded subset of K test images is evaluated (pixel-wise MNIST at T=1024 is
-784 x 1024 cell steps per image); the method column then ends in ``-subsetK``.
+784 x 1024 cell steps per image); the method column then ends in ``-subsetK``. ``--timesteps`` and
+``--datta-timesteps`` with no values evaluate only the non-spiking models.
 
 Checkpoints (see BENCHMARKS.md for the epochs and times used)::
 
@@ -75,8 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--mean", type=float, default=0.1307, help="input normalisation used in training (reference recipe)")
     parser.add_argument("--std", type=float, default=0.8693, help="input normalisation used in training (reference recipe)")
-    parser.add_argument("--timesteps", type=int, nargs="+", default=[16, 32, 64, 128], help="hybrid T values")
-    parser.add_argument("--datta-timesteps", type=int, nargs="*", default=[2, 4, 8], help="Datta conversion T values")
+    parser.add_argument("--timesteps", type=int, nargs="*", default=[16, 32, 64, 128], help="hybrid T values (none: skip)")
+    parser.add_argument("--datta-timesteps", type=int, nargs="*", default=[2, 4, 8], help="Datta conversion T values (none: skip)")
     parser.add_argument("--subset", type=int, default=0, help="evaluate a seeded subset of this many test images (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subset")
     parser.add_argument("--batch-size", type=int, default=500)
@@ -129,11 +130,12 @@ def main(argv: list[str] | None = None) -> None:
 
     print(format_school_table(schools, report["ann-modified"], seq_len), flush=True)
     name = f"ponghiran_{args.variant}"
-    figures = Path(args.figures_dir)
-    titles = {"hybrid": "hybrid cell (Ponghiran & Roy), T*N steps", "datta-convert": "Datta conversion only, T+N-1 steps"}
-    plot_sweep_panels({titles[k]: v for k, v in schools.items()}, figures / f"{name}_accuracy_vs_T.png", report["ann-modified"],
-                      suptitle=f"{args.variant}-wise MNIST, ModifiedLSTMCell({hidden}), {len(loader.dataset)} test images")
-    write_sweep_csv([r for v in schools.values() for r in v], figures / f"{name}_accuracy_vs_T.csv", report["ann-modified"])
+    if schools:  # with no T at all only the non-spiking models are evaluated (and the figure is left as it is)
+        figures = Path(args.figures_dir)
+        titles = {"hybrid": "hybrid cell (Ponghiran & Roy), T*N steps", "datta-convert": "Datta conversion only, T+N-1 steps"}
+        plot_sweep_panels({titles[k]: v for k, v in schools.items()}, figures / f"{name}_accuracy_vs_T.png", report["ann-modified"],
+                          suptitle=f"{args.variant}-wise MNIST, ModifiedLSTMCell({hidden}), {len(loader.dataset)} test images")
+        write_sweep_csv([r for v in schools.values() for r in v], figures / f"{name}_accuracy_vs_T.csv", report["ann-modified"])
     report["rows"] = {k: [r._asdict() for r in v] for k, v in schools.items()}
     save_outputs(rows, args.out_csv, report, args.out_json or f"benchmarks/out/{name}{suffix}.json")
 

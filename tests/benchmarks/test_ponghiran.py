@@ -58,6 +58,17 @@ def test_pixel_subset_is_seeded_and_named(tmp_path: Path) -> None:
     assert json.loads(out_json.read_text())["images"] == 5
 
 
+def test_no_timesteps_evaluates_only_the_non_spiking_models(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    _write_mnist(Path(data_dir))
+    modified, baseline = _checkpoint(tmp_path, data_dir, "modified"), _checkpoint(tmp_path, data_dir, "baseline")
+    out_csv = tmp_path / "results.csv"
+    main(["--ckpt", modified, "--baseline-ckpt", baseline, "--data-dir", data_dir, "--timesteps", "--datta-timesteps",
+          "--figures-dir", str(tmp_path / "fig"), "--out-csv", str(out_csv), "--out-json", str(tmp_path / "r.json")])
+    assert {(r["model"], r["method"]) for r in read_results(out_csv)} == {("lstm8-modified", "ann"), ("lstm8-baseline", "ann")}
+    assert not (tmp_path / "fig").exists()  # no sweep, no figure
+
+
 @pytest.mark.parametrize(
     ("which", "match"), [("missing", "not found: train it first"), ("baseline-as-modified", "expected a non-spiking cell='modified'")],
     ids=["missing", "wrong-cell"],
