@@ -188,8 +188,10 @@ def hybrid_gate_rates(current: Tensor) -> Tensor:
     Returns:
         Rates ``[..., 4H]`` (spike counts / T; c̃ counts are signed), gates (i, f, c̃, o).
     """
+    if current.dim() < 2 or current.shape[-1] % 4:
+        raise ValueError(f"current must be [T, ..., 4H] (gates i, f, c~, o), got shape {tuple(current.shape)}")
     timesteps = current.shape[0]
-    kernels = _hybrid_kernels(current) if current.shape[-1] % 4 == 0 else None
+    kernels = _hybrid_kernels(current)
     if kernels is not None:
         flat = current.reshape(timesteps, -1, current.shape[-1]).contiguous()
         counts = kernels.hybrid_gate_counts(flat, float(GATE_THRESHOLD), float(CAND_THRESHOLD), float(MEMBRANE_START))
@@ -203,8 +205,7 @@ def _hybrid_kernels(tensor: Tensor) -> Any:
         return None
     from snnlstm._cpp import fused_cell_kernels
 
-    kernels = fused_cell_kernels()
-    return kernels if kernels is not None and hasattr(kernels, "hybrid_gate_counts") else None
+    return fused_cell_kernels()
 
 
 def _hybrid_gate_rates_loop(current: Tensor) -> Tensor:

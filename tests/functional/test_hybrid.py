@@ -86,6 +86,12 @@ def test_gate_rates_kernel_counts_like_the_neuron_steps(shape: tuple[int, ...]) 
     assert torch.equal(hybrid_gate_rates(current), hybrid._hybrid_gate_rates_loop(current))
 
 
+@pytest.mark.parametrize("shape", [(4, 3, 10), (8,)], ids=["width-not-4H", "no-gate-axis"])
+def test_gate_rates_reject_a_current_without_four_gates(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="4H"):
+        hybrid_gate_rates(torch.zeros(shape))
+
+
 @pytest.mark.parametrize("timesteps", [16, 64, 256], ids=lambda t: f"T{t}")
 def test_if_gate_rates_approach_modified_activations(timesteps: int) -> None:
     z = torch.linspace(-3.0, 3.0, 61)
