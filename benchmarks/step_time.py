@@ -8,7 +8,10 @@ through a ``Linear(H, 10)`` head, backward, Adam step; identical for every model
 * ``snntorch-slstm128``: ``nn.Linear(28, 128)`` then ``snntorch.SLSTM(128, 128)`` looped over the
   28 elements with explicit state (snnTorch 1.0.0's SLSTM resets its state on every call when
   ``input_size != hidden_size``, hence the projection);
-* ``lstm128-hard``: our :class:`~snnlstm.layers.SpikingLSTM` in ANN mode (hard activations);
+* ``lstm128-hard``: our :class:`~snnlstm.layers.SpikingLSTM` in ANN mode (hard activations) with its
+  default ``schedule="fused"`` (C++ sequence kernels, hand-written backward), and ``lstm128-hard-eager``
+  the same layer as an eager autograd loop (``schedule="pipelined"``); ``--cell modified --clamp-c``
+  times Ponghiran & Roy's cell with the Loihi clamp instead (``modified128-clampc``);
 * ``snnlstm-T{T}-{variant}``: our layer in SNN mode with ``timesteps=T``; variants (see
   :data:`VARIANT_SETTINGS`): ``fused`` (the default layer: C++ wavefront kernels and hand-written
   backward), ``fused-compiled``, and the autograd pipelined schedule ``eager``, ``compiled``, ``full``.
@@ -23,6 +26,7 @@ Run from the repository root::
 
     python benchmarks/step_time.py                      # fused and eager, T = 1 2 4 8
     python benchmarks/step_time.py --variants fused --timesteps 2 --repeats 10
+    python benchmarks/step_time.py --seq 784 --input 1 --cell modified --clamp-c --timesteps --task mnist-pixel
     python -m benchmarks.step_time --no-compile
 """
 
@@ -158,10 +162,14 @@ def build(args: argparse.Namespace) -> list[Bench]:
     x = torch.rand(args.batch, args.seq, args.input, generator=gen)  # pixel intensities in [0, 1]
     y = torch.randint(0, args.classes, (args.batch,), generator=gen)
     h = args.hidden
+    ann = f"lstm{h}-hard" if args.cell == "lstm" else f"{args.cell}{h}"
+    ann += "-clampc" if args.clamp_c else ""
+    ann_kwargs = dict(mode="ann", cell=args.cell, clamp_c=args.clamp_c)
     specs: list[tuple[str, str, int | None, str, Callable[[], nn.Module]]] = [
         (f"nn-lstm{h}", "nn-lstm", None, "eager", lambda: TorchLSTM(args.input, h)),
         (f"snntorch-slstm{h}", "snntorch-slstm", None, "eager", lambda: SnnTorchSLSTM(args.input, h)),
-        (f"lstm{h}-hard", "ours-ann", None, "eager", lambda: OurLSTM(args.input, h, mode="ann")),
+        (ann, "ours-ann", None, "fused", lambda: OurLSTM(args.input, h, **ann_kwargs)),
+        (f"{ann}-eager", "ours-ann", None, "eager", lambda: OurLSTM(args.input, h, schedule="pipelined", **ann_kwargs)),
     ]
     for variant in args.variants:
         for t in args.timesteps:
@@ -290,7 +298,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--input", type=int, default=28, help="features per element")
     p.add_argument("--hidden", type=int, default=128, help="hidden size H")
     p.add_argument("--classes", type=int, default=10, help="outputs of the Linear head")
-    p.add_argument("--timesteps", type=int, nargs="+", default=[1, 2, 4, 8], help="SNN time steps T to time")
+    p.add_argument("--timesteps", type=int, nargs="*", default=[1, 2, 4, 8], help="SNN time steps T to time (none: only the non-spiking models)")
+    p.add_argument("--cell", choices=("lstm", "modified", "baseline"), default="lstm", help="cell of our non-spiking rows")
+    p.add_argument("--clamp-c", action="store_true", help="clamp c to [-1, 1] in our non-spiking rows (Ponghiran & Roy's seq-MNIST setting)")
     p.add_argument("--variants", type=_variants, default=None, help=f"comma list of {','.join(VARIANTS)} (default {','.join(DEFAULT_VARIANTS)})")
     p.add_argument(
         "--compile",

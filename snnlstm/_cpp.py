@@ -1,5 +1,6 @@
-"""Build and load the fused C++ cell kernels (``snnlstm/csrc/fused_cell.cpp``): the spiking LSTM cell's
-wavefront forward/backward and the hybrid cell's gate spike counter.
+"""Build and load the fused C++ kernels (``snnlstm/csrc/*.cpp``): the spiking LSTM cell's wavefront
+forward/backward and the hybrid cell's spike generator and gate counter (``fused_cell.cpp``), and the
+non-spiking LSTM layer's sequence forward/backward (``ann_layer.cpp``).
 
 The kernels are compiled with ``torch.utils.cpp_extension.load`` on first use (about a minute)
 and cached by torch under ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``); the
@@ -20,7 +21,7 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-SOURCE = Path(__file__).parent / "csrc" / "fused_cell.cpp"
+SOURCES: tuple[Path, ...] = tuple(Path(__file__).parent / "csrc" / name for name in ("fused_cell.cpp", "ann_layer.cpp"))
 #: portable flags (no -march=native: the cache may be shared by different machines)
 #: -fno-trapping-math lets the compiler if-convert (and so vectorise) the branch-free loops; it does
 #: not change results (no FP exception handling is used)
@@ -47,10 +48,10 @@ def _build() -> ModuleType | None:
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         from torch.utils import cpp_extension
 
-        digest = hashlib.sha1(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:12]
+        digest = hashlib.sha1(b"".join(p.read_bytes() for p in SOURCES) + " ".join(CFLAGS).encode()).hexdigest()[:12]
         return cpp_extension.load(
             name=f"snnlstm_fused_cell_{digest}",
-            sources=[str(SOURCE)],
+            sources=[str(p) for p in SOURCES],
             extra_cflags=list(CFLAGS),
             extra_ldflags=["-fopenmp"],
             verbose=False,

@@ -12,7 +12,8 @@ step: ``h`` and ``c``) and ``(n, t-1)`` (its own membranes), so all cells with `
 one batch of up to ``T`` elements in flight. ``schedule="fused"`` (default) runs it as one autograd
 node with a hand-written backward pass (:mod:`snnlstm.fused`), ``"pipelined"`` through autograd step
 by step, and ``"sequential"`` is the plain loop over ``n`` then ``t`` (T*N steps) of the same model;
-all give the same outputs and gradients.
+all give the same outputs and gradients. In ANN mode ``"fused"`` runs each layer's sequence through
+the C++ kernels of :mod:`snnlstm.fused_ann`, the other schedules as an eager loop over ``n``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch.utils.hooks import RemovableHandle
 from .encoding import check_encoding, poisson_encode
 from .functional.activations import check_activation
 from .fused import FusedConfig, fused_spiking_layer
+from .fused_ann import fused_ann_available, fused_ann_layer
 from .functional.cells import CellMembranes, SpikingCellParams, lstm_cell_step, spiking_cell_step
 from .functional.hybrid import hybrid_sequence
 from .neurons import IFNeuron, TernaryNeuron
@@ -209,14 +211,18 @@ class SpikingLSTM(nn.Module):
             the hard activations with ``V_sig = 4``, ``V_tanh = ±2``) or ``"baseline"`` (sigmoid/tanh).
             Both fix ``activation``/``v_*`` (leave those at their defaults), use one shared bias
             (``bias_hh`` stays 0 and frozen) and orthogonal init per gate block with forget bias 1.
-        clamp_c: clamp the cell state to ``[-1, 1]`` after every update (the Loihi constraint of
-            Ponghiran & Roy's seq-MNIST models), in every mode. In SNN mode it runs the
+        clamp_c: clamp the carried cell state to ``[-1, 1]`` after every update (the Loihi constraint
+            of Ponghiran & Roy's seq-MNIST models), in every mode; as in their reference code ``h``
+            is computed from the unclamped ``c`` and the next element gets the clamped one. In SNN mode it runs the
             ``"pipelined"`` schedule (the fused kernels do not clamp).
         schedule: how SNN mode runs the T+N-1 wavefront: ``"fused"`` (default; one autograd node per
             layer with a hand-written backward pass and fused C++ CPU kernels per wavefront, see
             :mod:`snnlstm.fused`), ``"pipelined"`` (the same wavefront through autograd, one step
             function per wavefront) or ``"sequential"`` (reference T*N loop). All three compute the
-            same model and gradients.
+            same model and gradients. In ANN mode ``"fused"`` runs the whole sequence of a layer as
+            one autograd node with C++ CPU kernels (:mod:`snnlstm.fused_ann`, clamp_c included); the
+            other two run the eager per-element loop (also used on other devices and while a
+            calibration observer is attached).
         compile: ``torch.compile`` the per-wavefront step functions: ``"none"``, ``"step"`` or
             ``"full"`` (the whole autograd schedule of a layer; minutes to compile per input shape).
             With ``schedule="fused"`` the C++ kernels run on the CPU whatever this says; any mode
@@ -321,17 +327,17 @@ class SpikingLSTM(nn.Module):
         self.mode = mode  # property: validates and sets requires_grad of thresholds/leaks
 
     def _init_shared_bias_cell(self) -> None:
-        """Ponghiran & Roy's init: orthogonal ``[W_ih W_hh]`` per gate block, biases 0 but the forget
-        gate's 1; ``bias_hh`` is frozen at 0, so ``bias_ih`` is the one shared bias."""
+        """Ponghiran & Roy's init: ``W_ih`` and ``W_hh`` orthogonal per gate block (each block on its
+        own, gain 1, as their reference code), biases 0 but the forget gate's 1; ``bias_hh`` is
+        frozen at 0, so ``bias_ih`` is the one shared bias."""
         hid = self.hidden_size
         with torch.no_grad():
             for k in range(self.num_layers):
                 w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
-                fan_in = w_ih.shape[1]
                 for gate in range(4):
-                    block = nn.init.orthogonal_(torch.empty(hid, fan_in + hid))
-                    w_ih[gate * hid : (gate + 1) * hid] = block[:, :fan_in]
-                    w_hh[gate * hid : (gate + 1) * hid] = block[:, fan_in:]
+                    rows = slice(gate * hid, (gate + 1) * hid)
+                    nn.init.orthogonal_(w_ih[rows])
+                    nn.init.orthogonal_(w_hh[rows])
                 if self.bias:
                     b_ih, b_hh = getattr(self, f"bias_ih_l{k}"), getattr(self, f"bias_hh_l{k}")
                     b_ih.zero_()
@@ -488,17 +494,22 @@ class SpikingLSTM(nn.Module):
                     raise ValueError(f"initial state {name} must have shape {want}, got {tuple(t.shape)}")
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> LSTMOutput:
+    def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None, lengths: Tensor | None = None) -> LSTMOutput:
         """Run the whole sequence.
 
         Args:
             x: ``[B, N, F]`` (``[N, B, F]`` if not batch_first), analog.
             state: optional ``(h0, c0)``, each ``[L, B, H]``.
+            lengths: optional ``[B]`` lengths of right-padded sequences (ANN and hybrid modes): the
+                returned state is then each sequence's state after its last real element, as if the
+                padding were absent (outputs at real positions never depend on later padding).
 
         Returns:
             :class:`LSTMOutput`.
         """
         self._check_input(x, state)
+        if lengths is not None:
+            lengths = self._check_lengths(x, lengths)
         xt = x if not self.batch_first else x.transpose(0, 1)  # [N, B, F]
         batch = xt.shape[1]
         zeros = xt.new_zeros(self.num_layers, batch, self.hidden_size)
@@ -507,10 +518,14 @@ class SpikingLSTM(nn.Module):
         direct = True
         h_n, c_n, stats = [], [], []
         for k in range(self.num_layers):
-            if self.mode == "ann":
-                out, h_last, c_last, layer_stats = self._ann_layer(k, layer_in, h0[k], c0[k])
-            elif self.mode == "hybrid":
-                out, h_last, c_last, layer_stats = self._hybrid_layer(k, layer_in, h0[k], c0[k])
+            if self.mode in ("ann", "hybrid"):
+                run = self._ann_layer if self.mode == "ann" else self._hybrid_layer
+                out, cells, layer_stats = run(k, layer_in, h0[k], c0[k])
+                if lengths is None:
+                    h_last, c_last = out[-1], cells[-1]
+                else:  # each sequence's state after its last real element
+                    rows = torch.arange(batch, device=out.device)
+                    h_last, c_last = out[lengths - 1, rows], cells[lengths - 1, rows]
             else:
                 if k == 0 and self.encoding == "poisson":
                     layer_in, direct = poisson_encode(xt, self.timesteps), False
@@ -530,29 +545,49 @@ class SpikingLSTM(nn.Module):
             hook(self, result.stats)
         return result
 
-    def _ann_layer(self, k: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor, LayerStats]:
-        """Non-spiking layer over ``x [N, B, F]``; returns outputs ``[N, B, H]``, ``h_N``, ``c_N``, stats."""
+    def _check_lengths(self, x: Tensor, lengths: Tensor) -> Tensor:
+        if self.mode == "snn":
+            raise NotImplementedError("lengths (right-padded sequences) is supported in ANN and hybrid modes, not in SNN mode")
+        steps, batch = (x.shape[1], x.shape[0]) if self.batch_first else x.shape[:2]
+        lengths = torch.as_tensor(lengths, device=x.device).long()
+        if lengths.shape != (batch,) or lengths.min() < 1 or lengths.max() > steps:
+            raise ValueError(f"lengths must be [batch={batch}] integers in [1, {steps}], got {lengths.tolist()}")
+        return lengths
+
+    def _ann_layer(self, k: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, LayerStats]:
+        """Non-spiking layer over ``x [N, B, F]``; returns outputs and cell states ``[N, B, H]``, stats."""
         w_ih, w_hh_t, b = self._layer_weights(k)
-        proj = x @ w_ih.t()
-        if b is not None:
-            proj = proj + b
+        if self.schedule == "fused" and self.calibration_observer is None and fused_ann_available(x):
+            acts = (self.activation, self.v_sig, self.v_tanh_pos, self.v_tanh_neg, self.clamp_c)
+            out, cells = fused_ann_layer(x, w_ih, b, w_hh_t, h, c, *acts)
+        else:
+            proj = x @ w_ih.t()
+            if b is not None:
+                proj = proj + b
+            out, cells = self._ann_loop(k, proj, w_hh_t, h, c)
+        n_steps, batch, fan_in = x.shape
+        hid = self.hidden_size
+        ann_mac, ann_ac = _ann_ops(n_steps * batch, fan_in, hid)
+        stats = LayerStats({}, n_steps * batch * hid, x.new_tensor(ann_ac), x.new_tensor(ann_mac), ann_ac, ann_mac, batch, 1, n_steps)
+        return out, cells, stats
+
+    def _ann_loop(self, k: int, proj: Tensor, w_hh_t: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """Eager per-element loop of the non-spiking layer (reference; feeds the calibration observer).
+        Returns outputs and cell states ``[N, B, H]``."""
         observer = self.calibration_observer
-        outs = []
+        outs, cells = [], []
         for proj_n in proj.unbind(0):
             z = proj_n + h @ w_hh_t
             h, c = lstm_cell_step(z, c, self.activation, self.v_sig, self.v_tanh_pos, self.v_tanh_neg, self.clamp_c)
             if observer is not None:
                 observer.update(k, z.detach(), c.detach())
             outs.append(h)
-        n_steps, batch, fan_in = x.shape
-        hid = self.hidden_size
-        ann_mac, ann_ac = _ann_ops(n_steps * batch, fan_in, hid)
-        stats = LayerStats({}, n_steps * batch * hid, x.new_tensor(ann_ac), x.new_tensor(ann_mac), ann_ac, ann_mac, batch, 1, n_steps)
-        return torch.stack(outs), h, c, stats
+            cells.append(c)
+        return torch.stack(outs), torch.stack(cells)
 
-    def _hybrid_layer(self, k: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor, LayerStats]:
+    def _hybrid_layer(self, k: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, LayerStats]:
         """Ponghiran & Roy's hybrid layer over ``x [N, B, F]`` (no gradients); returns analog outputs
-        ``[N, B, H]``, ``h_N``, ``c_N`` and stats (gate spikes i, f, g = c̃, o)."""
+        and cell states ``[N, B, H]`` and stats (gate spikes i, f, g = c̃, o)."""
         bias = getattr(self, f"bias_ih_l{k}") + getattr(self, f"bias_hh_l{k}") if self.bias else None
         w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
         out = hybrid_sequence(x, h, c, w_ih, w_hh, bias, self.timesteps, self.clamp_c)
@@ -567,7 +602,7 @@ class SpikingLSTM(nn.Module):
         mac = x.new_tensor(float(n_steps * batch * 7 * hid))
         ann_mac, ann_ac = _ann_ops(n_steps * batch, fan_in, hid)
         stats = LayerStats(spikes, steps * hid, ac, mac, ann_ac, ann_mac, batch, t_steps, n_steps)
-        return out.h, out.h[-1], out.c, stats
+        return out.h, out.c, stats
 
     def _snn_layer(
         self, k: int, x: Tensor, direct: bool, h0: Tensor, c0: Tensor

@@ -202,3 +202,33 @@ def test_bad_inputs(x: torch.Tensor, match: str) -> None:
 def test_bad_state_shape() -> None:
     with pytest.raises(ValueError, match="h0"):
         make()(torch.randn(2, 4, 5), (torch.zeros(1, 3, 8), torch.zeros(1, 3, 8)))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(mode="ann"), dict(mode="ann", schedule="pipelined"), dict(mode="hybrid", cell="modified", timesteps=8, clamp_c=True)],
+    ids=["ann-fused", "ann-eager", "hybrid"],
+)
+def test_lengths_give_each_sequence_its_unpadded_state(kwargs: dict) -> None:
+    torch.manual_seed(0)
+    layer = SpikingLSTM(3, 4, num_layers=2, **kwargs)
+    seqs = [torch.rand(n, 3) for n in (5, 2, 4)]
+    padded = torch.zeros(3, 5, 3)
+    for b, s in enumerate(seqs):
+        padded[b, : len(s)] = s + 0.5  # padding differs from the data
+    batch = layer(padded, lengths=torch.tensor([5, 2, 4]))
+    for b, s in enumerate(seqs):
+        alone = layer((s + 0.5).unsqueeze(0))
+        torch.testing.assert_close(batch.output[b, : len(s)], alone.output[0])
+        torch.testing.assert_close(batch.state.h[:, b], alone.state.h[:, 0])
+        torch.testing.assert_close(batch.state.c[:, b], alone.state.c[:, 0])
+
+
+def test_lengths_are_checked() -> None:
+    layer = SpikingLSTM(3, 4)
+    x = torch.zeros(2, 5, 3)
+    with pytest.raises(ValueError, match=r"lengths must be \[batch=2\] integers in \[1, 5\]"):
+        layer(x, lengths=torch.tensor([6, 1]))
+    layer.mode = "snn"
+    with pytest.raises(NotImplementedError, match="ANN and hybrid modes"):
+        layer(x, lengths=torch.tensor([5, 1]))

@@ -533,7 +533,17 @@ torch::Tensor hybrid_generator(torch::Tensor values, int64_t steps, double scale
   return spikes;
 }
 
+// non-spiking layer kernels, defined in ann_layer.cpp
+std::vector<torch::Tensor> ann_layer_forward(torch::Tensor z, torch::Tensor w_hh_t, torch::Tensor h0,
+                                             torch::Tensor c0, bool standard, double v_sig, double vp, double vn,
+                                             bool clamp_c);
+std::vector<torch::Tensor> ann_layer_backward(torch::Tensor grad_h, torch::Tensor grad_c, torch::Tensor z,
+                                              torch::Tensor c_all, torch::Tensor c0, torch::Tensor w_hh_t,
+                                              bool standard, double v_sig, double vp, double vn, bool clamp_c);
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("ann_layer_forward", &ann_layer_forward, "fused non-spiking LSTM layer over a sequence, forward");
+  m.def("ann_layer_backward", &ann_layer_backward, "fused non-spiking LSTM layer over a sequence, backward");
   m.def("cell_forward", &cell_forward, "fused spiking LSTM cell, one wavefront, forward");
   m.def("cell_backward", &cell_backward, "fused spiking LSTM cell, one wavefront, backward");
   m.def("hybrid_generator", &hybrid_generator, "hybrid cell signed input spike generator over T steps");

@@ -59,7 +59,7 @@ class SpikingCellParams(NamedTuple):
         spike_i: the input gate spikes (else it is analog).
         spike_g: the g gate spikes (else it is analog).
         activation: source activation for analog gates (``"hard"`` or ``"standard"``).
-        clamp_c: clamp ``c`` to ``[-1, 1]`` after every update.
+        clamp_c: clamp the carried ``c`` to ``[-1, 1]`` after every update (``h`` sees it unclamped).
     """
 
     v_sig: Tensor
@@ -98,14 +98,15 @@ def lstm_cell_step(
 ) -> tuple[Tensor, Tensor]:
     """Non-spiking LSTM cell with standard or hard activations.
 
-    ``c' = f c + i g`` (clamped to ``[-1, 1]`` if ``clamp_c``), ``h' = o tanh(c')``.
+    ``c' = f c + i g``, ``h' = o tanh(c')``; with ``clamp_c`` the returned (carried) state is
+    ``clamp(c', -1, 1)`` while ``h'`` sees the unclamped ``c'``, as in Ponghiran & Roy's reference.
 
     Args:
         z: gate pre-activations ``[..., 4H]`` ordered (i, f, o, g).
         c_prev: cell state ``[..., H]``.
         activation: ``"hard"`` or ``"standard"``.
         v_sig, v_pos, v_neg: hard-activation thresholds (ignored for ``"standard"``).
-        clamp_c: clamp the new cell state to ``[-1, 1]`` (Ponghiran & Roy's Loihi constraint).
+        clamp_c: clamp the carried cell state to ``[-1, 1]`` (Ponghiran & Roy's Loihi constraint).
 
     Returns:
         ``(h, c)``, each ``[..., H]``.
@@ -115,9 +116,8 @@ def lstm_cell_step(
     i, f, o = gate_sigmoid(z_sig, activation, v_sig).chunk(3, dim=-1)
     g = gate_tanh(z_g, activation, v_pos, v_neg)
     c = f * c_prev + i * g
-    if clamp_c:
-        c = torch.clamp(c, -1.0, 1.0)
-    return o * gate_tanh(c, activation, v_pos, v_neg), c
+    h = o * gate_tanh(c, activation, v_pos, v_neg)
+    return h, torch.clamp(c, -1.0, 1.0) if clamp_c else c
 
 
 def _tanh_current(x: Tensor, v_pos: Tensor, v_neg: Tensor, shift: float) -> Tensor:
@@ -157,7 +157,7 @@ def spiking_cell_step(
     else:
         g, m_g = gate_tanh(z_g, p.activation, *p.v_g), mem.g
     c = f * c_prev + i * g
-    if p.clamp_c:
-        c = torch.clamp(c, -1.0, 1.0)
     s_c, m_c = ternary_step(_tanh_current(c, *p.v_c, p.shift), mem.c, *p.v_c, p.leak_c, spike_fn)
+    if p.clamp_c:  # the carried state; the tanh_c neuron integrated the unclamped c (as h does in ANN mode)
+        c = torch.clamp(c, -1.0, 1.0)
     return SpikingCellOutput(o * s_c, c, CellMembranes(m_sig, m_g, m_c), s_sig, g, s_c)

@@ -70,9 +70,8 @@ def modified_tanh(z: Tensor) -> Tensor:
 
 def _cell_update(i: Tensor, f: Tensor, g: Tensor, o: Tensor, c_prev: Tensor, clamp_c: bool) -> tuple[Tensor, Tensor]:
     c = f * c_prev + i * g
-    if clamp_c:
-        c = torch.clamp(c, -1.0, 1.0)
-    return o * modified_tanh(c), c
+    h = o * modified_tanh(c)  # the reference computes h from the unclamped c and carries clamp(c)
+    return h, torch.clamp(c, -1.0, 1.0) if clamp_c else c
 
 
 def modified_cell_step(z: Tensor, c_prev: Tensor, clamp_c: bool = False) -> tuple[Tensor, Tensor]:
@@ -81,7 +80,8 @@ def modified_cell_step(z: Tensor, c_prev: Tensor, clamp_c: bool = False) -> tupl
     Args:
         z: ``W [x; h] + b``, ``[..., 4H]`` in gate order (i, f, c̃, o).
         c_prev: cell state ``[..., H]``.
-        clamp_c: clamp the new cell state to ``[-1, 1]`` (the reference's seq-MNIST/Loihi setting).
+        clamp_c: clamp the carried cell state to ``[-1, 1]`` after ``h`` is computed (the reference's
+            seq-MNIST/Loihi setting).
 
     Returns:
         ``(h, c)``, each ``[..., H]``.
@@ -275,7 +275,7 @@ class HybridSequenceOutput(NamedTuple):
 
     Attributes:
         h: hidden states ``[N, B, H]`` (analog).
-        c: last cell state ``[B, H]``.
+        c: cell states ``[N, B, H]`` (carried, so clamped with ``clamp_c``).
         gate_spikes: spike counts per gate, summed over N, T, B and H, ``[4]`` (i, f, c̃, o; c̃ counts
             both signs).
         input_spikes: spikes of the input generators (``[x; h]``), summed over everything, 0-dim.
@@ -317,7 +317,7 @@ def hybrid_sequence(
         weight_q = quantize_weight(torch.cat([weight_ih, weight_hh], dim=1))
         bias_q = quantize_bias(bias if bias is not None else weight_q.new_zeros(weight_q.shape[0]))
         h, c = h0, c0
-        outs = []
+        outs, cells = [], []
         gate_spikes = x.new_zeros(4)
         input_spikes = x.new_zeros(())
         hidden = h0.shape[-1]
@@ -325,6 +325,7 @@ def hybrid_sequence(
             out = hybrid_cell_step(x_n, h, c, weight_q, bias_q, timesteps, clamp_c)
             h, c = out.h, out.c
             outs.append(h)
+            cells.append(c)
             gate_spikes += (out.rates.abs() * timesteps).view(-1, 4, hidden).sum(dim=(0, 2))
             input_spikes += out.input_spikes.sum()
-    return HybridSequenceOutput(torch.stack(outs), c, gate_spikes, input_spikes)
+    return HybridSequenceOutput(torch.stack(outs), torch.stack(cells), gate_spikes, input_spikes)

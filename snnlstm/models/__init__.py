@@ -1,5 +1,6 @@
 """LightningModules of snnlstm."""
 
 from .classifier import SequenceClassifier, spiking_layers
+from .translator import Translator
 
-__all__ = ["SequenceClassifier", "spiking_layers"]
+__all__ = ["SequenceClassifier", "Translator", "spiking_layers"]

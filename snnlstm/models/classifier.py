@@ -31,7 +31,9 @@ class SequenceClassifier(LightningModule):
         hidden_size: LSTM hidden units per layer.
         num_layers: stacked LSTM layers.
         head_sizes: hidden widths of the FC head (``[]`` = one Linear; ``[32]`` = GSC's FC(32)->FC(C)).
-        dropout: dropout between LSTM layers and before the head.
+        dropout: dropout between LSTM layers and (unless ``head_dropout`` says otherwise) before the head.
+        head_dropout: dropout on the last LSTM output before the head (None: ``dropout``). Ponghiran &
+            Roy's reference drops out only the outputs fed to a next layer, so their configs set 0.
         activation, mode, timesteps, spiking_gates, encoding, bias_shift, leak, learn_threshold,
             learn_leak, surrogate, gamma, v_sig, v_tanh_pos, v_tanh_neg, schedule, compile, cell,
             clamp_c: see :class:`snnlstm.layers.SpikingLSTM` (``cell: modified`` / ``baseline`` are
@@ -59,6 +61,7 @@ class SequenceClassifier(LightningModule):
         num_layers: int = 1,
         head_sizes: Sequence[int] = (),
         dropout: float = 0.0,
+        head_dropout: float | None = None,
         activation: Literal["hard", "standard"] = "hard",
         mode: Literal["ann", "snn", "hybrid"] = "ann",
         timesteps: int = 2,
@@ -99,6 +102,8 @@ class SequenceClassifier(LightningModule):
             raise ValueError(f"eval_timesteps must be None or an integer >= 1, got {eval_timesteps!r}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
+        if head_dropout is not None and not 0.0 <= head_dropout < 1.0:
+            raise ValueError(f"head_dropout must be None or in [0, 1), got {head_dropout}")
         if any(int(w) < 1 for w in head_sizes):
             raise ValueError(f"head_sizes must be positive integers, got {list(head_sizes)}")
         self.save_hyperparameters()
@@ -126,7 +131,9 @@ class SequenceClassifier(LightningModule):
             cell=cell,
             clamp_c=clamp_c,
         )
-        layers: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
+        # the Dropout module exists whenever dropout > 0 (even at p = 0) so the head's parameter names
+        # do not depend on head_dropout (checkpoints load either way)
+        layers: list[nn.Module] = [nn.Dropout(dropout if head_dropout is None else head_dropout)] if dropout > 0 else []
         width = hidden_size
         for size in head_sizes:
             layers += [nn.Linear(width, int(size)), nn.ReLU()]

@@ -90,7 +90,8 @@ def test_step_time_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     result = main(argv)
     rows = read_results(out_csv)
     got = {(r["model"], r["timesteps"], r["metric"]) for r in rows}
-    for model, t in [("nn-lstm8", ""), ("snntorch-slstm8", ""), ("lstm8-hard", ""), ("snnlstm-T1-eager", "1"), ("snnlstm-T2-fused", "2")]:
+    models = [("nn-lstm8", ""), ("snntorch-slstm8", ""), ("lstm8-hard", ""), ("lstm8-hard-eager", "")]
+    for model, t in models + [("snnlstm-T1-eager", "1"), ("snnlstm-T2-fused", "2")]:
         assert {(model, t, "step_time_ms"), (model, t, "step_time_ratio")} <= got
     assert all(r["task"] == "mnist-row" and r["method"] == "step-time" and r["seeds"] == "1" for r in rows)
     assert rows[0]["command"].startswith("python benchmarks/step_time.py --batch 4")
@@ -99,6 +100,16 @@ def test_step_time_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert json.loads(out_json.read_text())["models"][0]["model"] == "nn-lstm8"
     assert set(result["floor"]) == {"fused", "eager"}
     assert "snnlstm-T2-eager" in capsys.readouterr().out
+
+
+def test_step_time_non_spiking_only_with_the_modified_cell(tmp_path: Path) -> None:
+    from benchmarks.step_time import main
+
+    argv = ["--batch", "4", "--hidden", "8", "--seq", "6", "--input", "1", "--timesteps", "--cell", "modified", "--clamp-c"]
+    result = main(argv + ["--repeats", "1", "--warmup", "1", "--task", "mnist-pixel", "--out-csv", str(tmp_path / "r.csv")])
+    assert [m["model"] for m in result["models"]] == ["nn-lstm8", "snntorch-slstm8", "modified8-clampc", "modified8-clampc-eager"]
+    assert result["floor"] == {}
+    assert {r["task"] for r in read_results(tmp_path / "r.csv")} == {"mnist-pixel"}
 
 
 def test_step_time_flags() -> None:

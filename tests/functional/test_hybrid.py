@@ -39,9 +39,8 @@ def test_modified_cell_step_by_hand(clamp_c: bool) -> None:
     z = torch.tensor([[2.0, 6.0, 4.0, 0.0]])  # H = 1: i = 1, f = 1, c~ = 1, o = 0.5
     c_prev = torch.tensor([[0.5]])
     h, c = modified_cell_step(z, c_prev, clamp_c=clamp_c)
-    expected_c = 1.0 if clamp_c else 1.5
-    assert c.item() == expected_c
-    assert h.item() == 0.5 * min(expected_c / 2, 1.0)
+    assert c.item() == (1.0 if clamp_c else 1.5)  # the carried state is clamped ...
+    assert h.item() == 0.5 * 1.5 / 2  # ... but h sees the unclamped c' = 1.5, as in the reference
 
 
 def test_quantization_formulas_on_hand_made_tensors() -> None:
