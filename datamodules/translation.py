@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .base import check_choice, check_int
 from .text import BOS, EOS, PAD, SPECIALS, PreparedCodec, SubwordCodec, TextCodec, codec_from_json
 
-__all__ = ["TranslationBatch", "BucketBatchSampler", "ParallelText", "IWSLT14", "Multi30k", "read_parallel"]
+__all__ = ["TranslationBatch", "BucketBatchSampler", "ParallelText", "IWSLT14", "Multi30k", "load_codec", "read_parallel"]
 
 log = logging.getLogger(__name__)
 TOKENIZATIONS: tuple[str, ...] = ("prepared", "raw")
@@ -109,6 +109,25 @@ def read_parallel(data_dir: str | Path, split: str, src_lang: str, tgt_lang: str
             "line k of the source must translate line k of the target"
         )
     return sides[0], sides[1]
+
+
+def load_codec(path: str | Path) -> TextCodec:
+    """The codec saved in a Lightning checkpoint (its DataModule state) or in a codec JSON file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file holds no codec.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"vocab_from {str(path)!r} does not exist; give a checkpoint or a codec JSON file")
+    if path.suffix == ".json":
+        return codec_from_json(path.read_text(encoding="utf-8"))
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    for value in checkpoint.values() if isinstance(checkpoint, dict) else ():
+        if isinstance(value, dict) and isinstance(value.get("codec"), str):
+            return codec_from_json(value["codec"])
+    raise ValueError(f"{str(path)!r} holds no translation vocabulary (was it trained with a ParallelText DataModule?)")
 
 
 class EncodedPairs(Dataset):
@@ -199,6 +218,11 @@ class ParallelText(LightningDataModule):
         seed: seed of the batch shuffling.
         cache_dir: where learned vocabularies are cached (default ``~/.cache/snnlstm/text``).
         train_limit: use only the first ``train_limit`` training pairs (quick runs; None = all).
+        predict_file: source sentences to translate with ``snnlstm predict`` (one a line, raw text as in
+            the corpus; ``"-"`` reads standard input). None: predict translates the test split.
+        vocab_from: take the vocabulary from a Lightning checkpoint of a model trained on this kind of
+            DataModule, or from a codec JSON file (:meth:`TextCodec.to_json`), instead of building it. The
+            ``snnlstm`` CLI sets it to ``--ckpt_path`` so that a checkpoint is tested with its own vocabulary.
 
     Raises:
         ValueError: an argument is out of range or an unknown option.
@@ -222,6 +246,8 @@ class ParallelText(LightningDataModule):
         seed: int = 0,
         cache_dir: str | None = None,
         train_limit: int | None = None,
+        predict_file: str | None = None,
+        vocab_from: str | None = None,
     ) -> None:
         super().__init__()
         check_choice("tokenization", tokenization, TOKENIZATIONS)
@@ -271,6 +297,8 @@ class ParallelText(LightningDataModule):
 
     def _load_or_build_codec(self) -> TextCodec:
         hp = self.hparams
+        if hp.vocab_from is not None:
+            return load_codec(hp.vocab_from)
         path = self._cache_path()
         if path.is_file():
             return codec_from_json(path.read_text(encoding="utf-8"))
@@ -351,7 +379,8 @@ class ParallelText(LightningDataModule):
         after a checkpoint may have restored its codec)."""
         needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
         for split in needed.get(stage or "", STAGES):
-            self.text(split)
+            if not (split == "test" and stage == "predict" and self.hparams.predict_file is not None):
+                self.text(split)
         _ = self.codec
 
     def _loader(self, stage: str, shuffle: bool) -> DataLoader:
@@ -378,8 +407,29 @@ class ParallelText(LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        """The test pairs, as :meth:`test_dataloader`."""
-        return self._loader("test", shuffle=False)
+        """``predict_file``'s sentences in file order (empty targets), else the test pairs as :meth:`test_dataloader`."""
+        if self.hparams.predict_file is None:
+            return self._loader("test", shuffle=False)
+        if "predict" not in self._encoded:
+            self._encoded["predict"] = self._encode_sources(self._read_predict_file())
+        data = self._encoded["predict"]
+        return DataLoader(data, batch_size=self.hparams.batch_size, shuffle=False, collate_fn=collate_pairs)
+
+    def _read_predict_file(self) -> list[str]:
+        path = self.hparams.predict_file
+        if path == "-":
+            import sys
+
+            return [line.strip() for line in sys.stdin.read().splitlines()]
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"predict_file {path!r} does not exist; give a text file with one source sentence a line, or '-' for stdin")
+        with _open(Path(path)) as fh:
+            return [line.strip() for line in fh.read().splitlines()]
+
+    def _encode_sources(self, lines: list[str]) -> EncodedPairs:
+        codec, max_len = self.codec, self.hparams.max_len
+        src = [codec.encode(line, "src")[: max_len - 1] + [EOS] for line in lines]
+        return EncodedPairs(src, [[] for _ in src], list(range(len(src))))
 
     def state_dict(self) -> dict[str, Any]:
         """The codec, so checkpoints carry the vocabulary."""

@@ -2,7 +2,8 @@
 
 ``snnlstm fit|validate|test|predict --config configs/<experiment>.yaml`` takes models and DataModules by
 ``class_path`` (ours or any importable LightningModule/LightningDataModule); the DataModule's
-``input_size``, ``num_classes`` and ``seq_len`` are linked into the model's arguments of the same name.
+``input_size``, ``num_classes`` and ``seq_len`` (classification) or ``src_vocab_size`` and
+``tgt_vocab_size`` (translation) are linked into the model's arguments of the same name.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
 #: data facts linked from the DataModule into the model when both have them
-LINKED_FACTS: tuple[str, ...] = ("input_size", "num_classes", "seq_len")
+LINKED_FACTS: tuple[str, ...] = ("input_size", "num_classes", "seq_len", "src_vocab_size", "tgt_vocab_size")
 
 
 class SNNLSTMCLI(LightningCLI):
@@ -57,6 +58,10 @@ class SNNLSTMCLI(LightningCLI):
         )
         # the command line's own options (not its config files) again, on top of the checkpoint's arguments
         self.config = self.parser.parse_args(_without_config_files(list(raw)), namespace=from_ckpt)
+        data = self.config[subcommand].get("data")
+        init_args = data.get("init_args") if data is not None else None
+        if init_args is not None and "vocab_from" in init_args and init_args["vocab_from"] is None:
+            init_args["vocab_from"] = str(ckpt_path)  # translation: the checkpoint's vocabulary, so its sizes link
         return None
 
 

@@ -116,21 +116,25 @@ class Seq2Seq(nn.Module):
 
     def step(self, prev: Tensor, state: DecoderState, enc: EncoderOutput) -> tuple[Tensor, DecoderState]:
         """One target position: previous tokens ``[B]`` -> logits ``[B, V]`` and the new state."""
+        state = self._advance(prev, state, enc)
+        return self.project(state.feed), state
+
+    def _advance(self, prev: Tensor, state: DecoderState, enc: EncoderOutput) -> DecoderState:
+        """The decoder state after previous tokens ``[B]``; its ``feed`` is the attentional output."""
         x = torch.cat([self.tgt_embed(prev), state.feed], dim=1).unsqueeze(1)
         result = self.decoder(x, (state.h, state.c))
         out, _ = self.attention(result.output[:, 0], enc.out, enc.mask)
-        out = self.drop(out)
-        return self.project(out), DecoderState(result.state.h, result.state.c, out)
+        return DecoderState(result.state.h, result.state.c, self.drop(out))
 
     def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher-forced logits ``[B, T, V]`` for decoder inputs ``tgt_in [B, T]``."""
         enc = self.encode(src, src_mask)
         state = self.initial_state(enc)
-        logits = []
+        outs = []
         for prev in tgt_in.unbind(1):
-            step_logits, state = self.step(prev, state, enc)
-            logits.append(step_logits)
-        return torch.stack(logits, dim=1)
+            state = self._advance(prev, state, enc)
+            outs.append(state.feed)
+        return self.project(torch.stack(outs, dim=1))  # one [B*T, H] x [H, V] product
 
 
 def reorder_state(state: DecoderState, index: Tensor) -> DecoderState:

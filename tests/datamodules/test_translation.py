@@ -207,3 +207,37 @@ def test_presets_expose_their_defaults_to_a_config_parser() -> None:
         assert (data.val_split, data.test_split, data.tokenization, data.batch_size) == (*want, 8)
         module = cls(**vars(data))
         assert (module.splits["val"], module.splits["test"], module.hparams.tokenization) == want
+
+
+def test_vocab_from_a_codec_file_or_checkpoint_and_its_errors(raw_corpus: Path, tmp_path: Path) -> None:
+    from snnlstm.datamodules.translation import load_codec
+
+    dm = _module(raw_corpus, tmp_path)
+    (tmp_path / "codec.json").write_text(dm.codec.to_json(), encoding="utf-8")
+    torch.save({"state_dict": {}, "Multi30k": dm.state_dict()}, tmp_path / "model.ckpt")
+    for source in ("codec.json", "model.ckpt"):
+        other = _module(raw_corpus, tmp_path, vocab_size=60, vocab_from=str(tmp_path / source))
+        assert other.codec.to_json() == dm.codec.to_json()
+    with pytest.raises(FileNotFoundError, match="vocab_from"):
+        load_codec(tmp_path / "missing.ckpt")
+    torch.save({"state_dict": {}}, tmp_path / "plain.ckpt")
+    with pytest.raises(ValueError, match="holds no translation vocabulary"):
+        load_codec(tmp_path / "plain.ckpt")
+
+
+def test_predict_file_in_order_and_missing(raw_corpus: Path, tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("Ein Hund.\nZwei Männer laufen schnell.\n", encoding="utf-8")
+    dm = _module(raw_corpus, tmp_path, predict_file=str(tmp_path / "in.txt"))
+    dm.setup("predict")
+    batch = next(iter(dm.predict_dataloader()))
+    assert batch.index.tolist() == [0, 1] and dm.codec.decode(batch.src[1].tolist(), "src") == "Zwei Männer laufen schnell."
+    with pytest.raises(FileNotFoundError, match="predict_file"):
+        _module(raw_corpus, tmp_path, predict_file=str(tmp_path / "nope.txt")).predict_dataloader()
+
+
+def test_predict_file_from_stdin(raw_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("Ein Hund.\n"))
+    dm = _module(raw_corpus, tmp_path, predict_file="-")
+    assert len(next(iter(dm.predict_dataloader())).index) == 1

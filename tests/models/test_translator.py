@@ -126,3 +126,32 @@ def test_tied_embeddings_need_equal_widths() -> None:
         Seq2Seq(10, 10, embed_dim=8, hidden_size=16, tie_embeddings=True)
     net = Seq2Seq(10, 10, embed_dim=8, hidden_size=8, tie_embeddings=True)
     assert net.project.weight is net.tgt_embed.weight
+
+
+@pytest.mark.slow
+def test_cli_fit_test_predict_with_the_checkpoints_vocabulary(tmp_path: Path) -> None:
+    """``snnlstm fit`` on the translation config, ``test --ckpt_path`` after the corpus's vocabulary
+    changed (the checkpoint's is used), ``predict`` from a file through :class:`TranslationWriter`."""
+    from snnlstm.cli import cli_main
+
+    root = _corpus(tmp_path / "corpus")
+    common = [
+        "--config", str(Path(__file__).parents[2] / "configs" / "multi30k_translation.yaml"),
+        "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.callbacks", "null",
+        "--data", "snnlstm.datamodules.ParallelText", "--data.data_dir", str(root), "--data.cache_dir", str(tmp_path / "cache"),
+        "--data.batch_size", "16",
+    ]  # fmt: skip
+    model = ["--model.init_args.embed_dim", "16", "--model.init_args.hidden_size", "16", "--model.init_args.beam_size", "2"]
+    fit = cli_main(["fit", *common, *model, "--trainer.max_epochs", "2", "--trainer.limit_val_batches", "1"])
+    assert fit.model.hparams.src_vocab_size == fit.datamodule.src_vocab_size == 4 + len(WORDS)  # linked
+    ckpt = str(tmp_path / "model.ckpt")
+    fit.trainer.save_checkpoint(ckpt)
+    (root / "train.de").write_text("new words only\n" * 48, encoding="utf-8")  # a different vocabulary now
+    test = cli_main(["test", *common, "--ckpt_path", ckpt])
+    assert test.datamodule.codec.to_json() == fit.datamodule.codec.to_json()
+    assert 0.0 <= test.trainer.callback_metrics["test/bleu"] <= 100.0
+    (tmp_path / "in.txt").write_text("alpha beta\ngamma\n", encoding="utf-8")
+    out = tmp_path / "out.txt"
+    cli_main(["predict", *common, "--ckpt_path", ckpt, "--data.predict_file", str(tmp_path / "in.txt"),
+              "--trainer.callbacks+=snnlstm.callbacks.TranslationWriter", f"--trainer.callbacks.output={out}"])  # fmt: skip
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
