@@ -105,9 +105,12 @@ def test_hybrid_evaluation_of_a_modified_cell_translator(tmp_path: Path) -> None
     dm = _data(tmp_path)
     dm.setup("test")
     model = Translator(dm.src_vocab_size, dm.tgt_vocab_size, embed_dim=8, hidden_size=8, cell="modified", beam_size=2, eval_mode="hybrid", eval_timesteps=4)
-    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, limit_test_batches=1)
+    from snnlstm.callbacks import SpikeMonitor
+
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, limit_test_batches=1, callbacks=[SpikeMonitor(stages=["test"])])
     result = trainer.test(model, datamodule=dm, verbose=False)[0]
     assert 0.0 <= result["test/bleu"] <= 100.0
+    assert result["test/energy_ratio"] > 0 and 0 < result["test/firing_rate"] < 1  # the hybrid gates spiked
     assert {layer.mode for layer in model.lstm_layers()} == {"ann"}  # restored after the test
 
 
