@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--figures-dir", default="benchmarks/figures")
     parser.add_argument("--out-csv", default="benchmarks/results.csv", help="results CSV ('' = do not record)")
+    parser.add_argument("--tag", default="", help="suffix of the model ids and figure names, e.g. 'bestval' for another checkpoint of the same run")
     parser.add_argument("--out-json", default=None, help="full report (default benchmarks/out/ponghiran_VARIANT.json)")
     args = parser.parse_args(argv)
     model = load(args.ckpt, "modified", parser)
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                          value=value, seeds=1, command=command))
 
     hidden = model.lstm.hidden_size
+    tag = f"-{args.tag}" if args.tag else ""
     for name, net in (("modified", model), ("baseline", baseline)):
         if net is None:
             continue
@@ -107,10 +109,10 @@ def main(argv: list[str] | None = None) -> None:
         acc, _ = evaluate(net, loader, data.num_classes)
         report["seconds"][f"ann-{name}"] = time.perf_counter() - start
         report[f"ann-{name}"] = acc
-        row(f"lstm{hidden}-{name}", "ann", 1, "test_acc", acc)
+        row(f"lstm{hidden}-{name}{tag}", "ann", 1, "test_acc", acc)
         print(f"non-spiking {name} LSTM({hidden}): {acc:.2f}%", flush=True)
 
-    model_id = f"lstm{hidden}-modified"
+    model_id = f"lstm{hidden}-modified{tag}"
     schools: dict[str, list[SweepRow]] = {}
     for method, mode, timesteps in (("hybrid", "hybrid", args.timesteps), ("datta-convert", "snn", args.datta_timesteps)):
         if not timesteps:
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{method}:\n{format_sweep_table(sweep, report['ann-modified'])}", flush=True)
 
     print(format_school_table(schools, report["ann-modified"], seq_len), flush=True)
-    name = f"ponghiran_{args.variant}"
+    name = f"ponghiran_{args.variant}{tag.replace('-', '_')}"
     if schools:  # with no T at all only the non-spiking models are evaluated (and the figure is left as it is)
         figures = Path(args.figures_dir)
         titles = {"hybrid": "hybrid cell (Ponghiran & Roy), T*N steps", "datta-convert": "Datta conversion only, T+N-1 steps"}

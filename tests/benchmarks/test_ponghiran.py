@@ -52,9 +52,12 @@ def test_pixel_subset_is_seeded_and_named(tmp_path: Path) -> None:
     ckpt = _checkpoint(tmp_path, data_dir, "modified", variant="pixel")
     out_csv, out_json = tmp_path / "results.csv", tmp_path / "report.json"
     main(["--ckpt", ckpt, "--variant", "pixel", "--data-dir", data_dir, "--timesteps", "2", "--datta-timesteps",
-          "--subset", "5", "--figures-dir", str(tmp_path / "fig"), "--out-csv", str(out_csv), "--out-json", str(out_json)])
+          "--subset", "5", "--figures-dir", str(tmp_path / "fig"), "--out-csv", str(out_csv), "--out-json", str(out_json),
+          "--tag", "bestval"])
     rows = read_results(out_csv)
     assert {(r["task"], r["method"]) for r in rows} == {("mnist-pixel", "ann-subset5"), ("mnist-pixel", "hybrid-subset5")}
+    assert {r["model"] for r in rows} == {"lstm8-modified-bestval"}  # the tag names another checkpoint of a run
+    assert (tmp_path / "fig" / "ponghiran_pixel_bestval_accuracy_vs_T.png").is_file()
     assert json.loads(out_json.read_text())["images"] == 5
 
 
