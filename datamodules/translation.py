@@ -220,6 +220,9 @@ class ParallelText(LightningDataModule):
         train_limit: use only the first ``train_limit`` training pairs (quick runs; None = all).
         predict_file: source sentences to translate with ``snnlstm predict`` (one a line, raw text as in
             the corpus; ``"-"`` reads standard input). None: predict translates the test split.
+        test_subset: translate only a fixed, seeded random subset of this many test pairs (hybrid
+            evaluation at large T is slow; BLEU is then computed on the subset). None: every pair.
+        subset_seed: seed of ``test_subset``.
         vocab_from: take the vocabulary from a Lightning checkpoint of a model trained on this kind of
             DataModule, or from a codec JSON file (:meth:`TextCodec.to_json`), instead of building it. The
             ``snnlstm`` CLI sets it to ``--ckpt_path`` so that a checkpoint is tested with its own vocabulary.
@@ -247,6 +250,8 @@ class ParallelText(LightningDataModule):
         cache_dir: str | None = None,
         train_limit: int | None = None,
         predict_file: str | None = None,
+        test_subset: int | None = None,
+        subset_seed: int = 0,
         vocab_from: str | None = None,
     ) -> None:
         super().__init__()
@@ -259,6 +264,8 @@ class ParallelText(LightningDataModule):
         check_int("seed", seed, minimum=0)
         if train_limit is not None:
             check_int("train_limit", train_limit, minimum=1)
+        if test_subset is not None:
+            check_int("test_subset", test_subset, minimum=1)
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
@@ -371,6 +378,10 @@ class ParallelText(LightningDataModule):
             log.warning("%s: cut %d sources to max_len=%d tokens", stage, cut, max_len)
         if not src:
             raise ValueError(f"the {stage} split of {self.data_dir} has no usable sentence pair (all empty or too long)")
+        subset = self.hparams.test_subset
+        if stage == "test" and subset is not None and subset < len(src):
+            keep = sorted(random.Random(self.hparams.subset_seed).sample(range(len(src)), subset))
+            src, tgt, index = [src[i] for i in keep], [tgt[i] for i in keep], [index[i] for i in keep]
         return EncodedPairs(src, tgt, index)
 
     # ------------------------------------------------------------------ Lightning hooks

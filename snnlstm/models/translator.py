@@ -86,7 +86,7 @@ class Translator(LightningModule):
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self._hyps: dict[int, str] = {}
         self._saved_modes: list[tuple[str, int]] | None = None
-        #: detokenised translations of the last test run, in test-set order
+        #: detokenised translations of the last test run, in test-set order (of the translated pairs)
         self.test_translations: list[str] = []
 
     # ------------------------------------------------------------------ helpers
@@ -132,11 +132,13 @@ class Translator(LightningModule):
             self._hyps[k] = codec.decode(ids, "tgt")
 
     def _bleu(self, stage: str) -> tuple[float, list[str]]:
-        """Corpus BLEU of the collected translations of ``stage`` and the translations in split order."""
+        """Corpus BLEU of the translated pairs of ``stage`` (all of them, or the DataModule's test subset)
+        against their references, and the translations in split order."""
         import sacrebleu
 
-        refs = self._codec().references(stage)
-        hyps = [self._hyps.get(k, "") for k in range(len(refs))]
+        all_refs = self._codec().references(stage)
+        keys = sorted(self._hyps)  # the translated pairs (a test subset, or fewer batches, give fewer)
+        hyps, refs = [self._hyps[k] for k in keys], [all_refs[k] for k in keys]
         self._hyps = {}
         return float(sacrebleu.corpus_bleu(hyps, [refs]).score), hyps
 

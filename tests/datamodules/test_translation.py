@@ -241,3 +241,11 @@ def test_predict_file_from_stdin(raw_corpus: Path, tmp_path: Path, monkeypatch: 
     monkeypatch.setattr("sys.stdin", io.StringIO("Ein Hund.\n"))
     dm = _module(raw_corpus, tmp_path, predict_file="-")
     assert len(next(iter(dm.predict_dataloader())).index) == 1
+
+
+def test_test_subset_is_seeded(raw_corpus: Path, tmp_path: Path) -> None:
+    subsets = [_module(raw_corpus, tmp_path, test_subset=2, subset_seed=s).encoded("test").index for s in (0, 0, 1)]
+    assert subsets[0] == subsets[1] and len(subsets[0]) == 2 and set(subsets[0]) <= {0, 1, 2}
+    assert _module(raw_corpus, tmp_path, test_subset=5).encoded("test").index == [0, 1, 2]  # larger than the split
+    with pytest.raises(ValueError, match="test_subset"):
+        _module(raw_corpus, tmp_path, test_subset=0)

@@ -33,8 +33,8 @@ def _corpus(root: Path, n: int = 48, seed: int = 0) -> Path:
     return root
 
 
-def _data(tmp_path: Path) -> ParallelText:
-    return ParallelText(data_dir=str(_corpus(tmp_path / "corpus")), cache_dir=str(tmp_path / "cache"), batch_size=16)
+def _data(tmp_path: Path, **kwargs: object) -> ParallelText:
+    return ParallelText(data_dir=str(_corpus(tmp_path / "corpus")), cache_dir=str(tmp_path / "cache"), batch_size=16, **kwargs)
 
 
 def _net(seed: int = 0, **kwargs: object) -> Seq2Seq:
@@ -102,15 +102,16 @@ def test_translator_overfits_a_tiny_corpus_and_reports_bleu(tmp_path: Path) -> N
 
 
 def test_hybrid_evaluation_of_a_modified_cell_translator(tmp_path: Path) -> None:
-    dm = _data(tmp_path)
+    dm = _data(tmp_path, test_subset=5)
     dm.setup("test")
     model = Translator(dm.src_vocab_size, dm.tgt_vocab_size, embed_dim=8, hidden_size=8, cell="modified", beam_size=2, eval_mode="hybrid", eval_timesteps=4)
     from snnlstm.callbacks import SpikeMonitor
 
-    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, limit_test_batches=1, callbacks=[SpikeMonitor(stages=["test"])])
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[SpikeMonitor(stages=["test"])])
     result = trainer.test(model, datamodule=dm, verbose=False)[0]
     assert 0.0 <= result["test/bleu"] <= 100.0
     assert result["test/energy_ratio"] > 0 and 0 < result["test/firing_rate"] < 1  # the hybrid gates spiked
+    assert len(model.test_translations) == 5  # BLEU over the seeded test subset
     assert {layer.mode for layer in model.lstm_layers()} == {"ann"}  # restored after the test
 
 
