@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .models.seq2seq import Seq2Seq, reorder_state, repeat_encoder
+from snnlstm.datamodules.text import BOS, EOS
 
-BOS, EOS, PAD = 1, 2, 0
+from .models.seq2seq import Seq2Seq, reorder_state, repeat_encoder
 
 
 def max_target_length(src_mask: Tensor, max_len_a: float, max_len_b: int) -> int:
