@@ -105,7 +105,8 @@ class Translator(LightningModule):
             return greedy_search(self.net, src, src_mask, max_len)
         return beam_search(self.net, src, src_mask, beam, max_len, hp.length_penalty)
 
-    def _codec(self) -> Any:
+    def _data(self) -> Any:
+        """The trainer's ParallelText DataModule (its codec decodes translations, its references score them)."""
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None or not hasattr(datamodule, "codec"):
             raise RuntimeError("Translator needs a ParallelText DataModule (its codec decodes translations for BLEU)")
@@ -127,7 +128,7 @@ class Translator(LightningModule):
         loss = self._loss(batch)
         getattr(self, f"{stage}_loss")(loss)
         self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"), on_step=False, on_epoch=True, prog_bar=True)
-        codec = self._codec().codec
+        codec = self._data().codec
         for k, ids in zip(batch.index.tolist(), self.translate(batch.src, batch.src_mask, beam)):
             self._hyps[k] = codec.decode(ids, "tgt")
 
@@ -136,7 +137,7 @@ class Translator(LightningModule):
         against their references, and the translations in split order."""
         import sacrebleu
 
-        all_refs = self._codec().references(stage)
+        all_refs = self._data().references(stage)
         keys = sorted(self._hyps)  # the translated pairs (a test subset, or fewer batches, give fewer)
         hyps, refs = [self._hyps[k] for k in keys], [all_refs[k] for k in keys]
         self._hyps = {}
@@ -181,7 +182,7 @@ class Translator(LightningModule):
             self._saved_modes = None
 
     def predict_step(self, batch: Any, batch_idx: int) -> list[str]:
-        codec = self._codec().codec
+        codec = self._data().codec
         return [codec.decode(ids, "tgt") for ids in self.translate(batch.src, batch.src_mask)]
 
     # ------------------------------------------------------------------ optimisation
