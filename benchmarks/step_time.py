@@ -12,6 +12,9 @@ through a ``Linear(H, 10)`` head, backward, Adam step; identical for every model
   default ``schedule="fused"`` (C++ sequence kernels, hand-written backward), and ``lstm128-hard-eager``
   the same layer as an eager autograd loop (``schedule="pipelined"``); ``--cell modified --clamp-c``
   times Ponghiran & Roy's cell with the Loihi clamp instead (``modified128-clampc``);
+* with ``--lsnn``: ``lsnn{H}`` our :class:`~snnlstm.lsnn.LSNN` of H LIF and AHP neurons (C++ time loop,
+  hand-written backward), ``lsnn{H}-eager`` its autograd loop, and ``snntorch-rleaky{H}`` snnTorch's
+  recurrent LIF layer ``RLeaky`` of the same size;
 * ``snnlstm-T{T}-{variant}``: our layer in SNN mode with ``timesteps=T``; variants (see
   :data:`VARIANT_SETTINGS`): ``fused`` (the default layer: C++ wavefront kernels and hand-written
   backward), ``fused-compiled``, and the autograd pipelined schedule ``eager``, ``compiled``, ``full``.
@@ -27,6 +30,7 @@ Run from the repository root::
     python benchmarks/step_time.py                      # fused and eager, T = 1 2 4 8
     python benchmarks/step_time.py --variants fused --timesteps 2 --repeats 10
     python benchmarks/step_time.py --seq 784 --input 1 --cell modified --clamp-c --timesteps --task mnist-pixel
+    python benchmarks/step_time.py --seq 840 --input 84 --hidden 240 --timesteps --lsnn --task smnist-lsnn
     python -m benchmarks.step_time --no-compile
 """
 
@@ -100,6 +104,39 @@ class SnnTorchSLSTM(nn.Module):
         return spk
 
 
+class SnnTorchRLeaky(nn.Module):
+    """Projection, then snnTorch's recurrent LIF layer ``RLeaky`` (all-to-all, reset to zero) stepped over
+    the sequence: snnTorch's own counterpart of our LSNN layer. Returns the last step's spikes ``[B, K]``."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        import snntorch
+
+        self.proj = nn.Linear(input_size, hidden_size)
+        self.rlif = snntorch.RLeaky(beta=0.95, linear_features=hidden_size, reset_mechanism="zero")
+
+    def forward(self, x: Tensor) -> Tensor:
+        spk, mem = self.rlif.init_rleaky()
+        for x_t in self.proj(x).unbind(1):
+            spk, mem = self.rlif(x_t, spk, mem)
+        return spk
+
+
+class OurLSNN(nn.Module):
+    """:class:`snnlstm.lsnn.LSNN` (LIF + AHP neurons, 100/240 of them AHP as in the sMNIST network)
+    returning the last step's spikes ``[B, K]``."""
+
+    def __init__(self, input_size: int, hidden_size: int, **kwargs: Any) -> None:
+        super().__init__()
+        from snnlstm.lsnn import LSNN
+
+        n_ahp = round(hidden_size * 100 / 240)
+        self.lsnn = LSNN(input_size, n_lif=hidden_size - n_ahp, n_ahp=n_ahp, beta=180.0, **kwargs)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.lsnn(x).output[:, -1]
+
+
 class OurLSTM(nn.Module):
     """:class:`snnlstm.layers.SpikingLSTM` returning the last element's output ``[B, H]``."""
 
@@ -171,6 +208,12 @@ def build(args: argparse.Namespace) -> list[Bench]:
         (ann, "ours-ann", None, "fused", lambda: OurLSTM(args.input, h, **ann_kwargs)),
         (f"{ann}-eager", "ours-ann", None, "eager", lambda: OurLSTM(args.input, h, schedule="pipelined", **ann_kwargs)),
     ]
+    if args.lsnn:
+        specs += [
+            (f"snntorch-rleaky{h}", "snntorch-rleaky", None, "eager", lambda: SnnTorchRLeaky(args.input, h)),
+            (f"lsnn{h}", "ours-lsnn", None, "fused", lambda: OurLSNN(args.input, h)),
+            (f"lsnn{h}-eager", "ours-lsnn", None, "eager", lambda: OurLSNN(args.input, h, schedule="eager")),
+        ]
     for variant in args.variants:
         for t in args.timesteps:
             specs.append(
@@ -301,6 +344,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timesteps", type=int, nargs="*", default=[1, 2, 4, 8], help="SNN time steps T to time (none: only the non-spiking models)")
     p.add_argument("--cell", choices=("lstm", "modified", "baseline"), default="lstm", help="cell of our non-spiking rows")
     p.add_argument("--clamp-c", action="store_true", help="clamp c to [-1, 1] in our non-spiking rows (Ponghiran & Roy's seq-MNIST setting)")
+    p.add_argument("--lsnn", action="store_true", help="also time our LSNN layer (fused and eager) and snnTorch's RLeaky, H neurons")
     p.add_argument("--variants", type=_variants, default=None, help=f"comma list of {','.join(VARIANTS)} (default {','.join(DEFAULT_VARIANTS)})")
     p.add_argument(
         "--compile",

@@ -1,6 +1,7 @@
 """Build and load the fused C++ kernels (``snnlstm/csrc/*.cpp``): the spiking LSTM cell's wavefront
-forward/backward and the hybrid cell's spike generator and gate counter (``fused_cell.cpp``), and the
-non-spiking LSTM layer's sequence forward/backward (``ann_layer.cpp``).
+forward/backward and the hybrid cell's spike generator and gate counter (``fused_cell.cpp``), the
+non-spiking LSTM layer's sequence forward/backward (``ann_layer.cpp``) and the LSNN layer's
+(``lsnn_layer.cpp``).
 
 The kernels are compiled with ``torch.utils.cpp_extension.load`` on first use (about a minute)
 and cached by torch under ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``); the
@@ -21,7 +22,7 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-SOURCES: tuple[Path, ...] = tuple(Path(__file__).parent / "csrc" / name for name in ("fused_cell.cpp", "ann_layer.cpp"))
+SOURCES: tuple[Path, ...] = tuple(Path(__file__).parent / "csrc" / name for name in ("fused_cell.cpp", "ann_layer.cpp", "lsnn_layer.cpp"))
 #: portable flags (no -march=native: the cache may be shared by different machines)
 #: -fno-trapping-math lets the compiler if-convert (and so vectorise) the branch-free loops; it does
 #: not change results (no FP exception handling is used)

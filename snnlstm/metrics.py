@@ -4,9 +4,9 @@
 one spiking LSTM (all states are sums, so they add up across processes under DDP) and turns them
 into firing rates, sparsities, operations per sample and the energy ratio ``E_ANN / E_SNN``.
 
-Definitions (per layer ``k`` and gate population ``g`` in ``i, f, g, o, tanh_c`` plus the layer
-output ``h``; ``S`` = spike count, ``U`` = neuron updates ``B * N * T * H`` of the forwards in which
-``g`` spiked, ``B_tot`` = samples seen):
+Definitions (per layer ``k`` and population ``g`` in ``i, f, g, o, tanh_c`` (LSTM gates), ``lif``,
+``ahp`` (LSNN) plus the LSTM layer output ``h``; ``S`` = spike count, ``U`` = neuron updates
+(``B * N * T * H`` for a gate) of the forwards in which ``g`` spiked, ``B_tot`` = samples seen):
 
 .. math::
 
@@ -29,11 +29,12 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from .energy import E_AC_PJ, E_MAC_PJ, check_energy_costs, compute_energy_pj, energy_ratio
-from .stats import GATE_NAMES, LayerStats, SpikeStats
+from .stats import GATE_NAMES, LSNN_POPULATIONS, LayerStats, SpikeStats
 
-#: Populations tracked per layer: the gate neurons, then the layer output ``h``.
-POPULATIONS: tuple[str, ...] = GATE_NAMES + ("h",)
-_NEURON_POPS = len(GATE_NAMES)  # the first columns are neurons; "h" is excluded from the global rate
+#: Populations tracked per layer: the LSTM gate neurons, the LSNN's LIF and AHP neurons, then the
+#: LSTM layer output ``h``.
+POPULATIONS: tuple[str, ...] = GATE_NAMES + LSNN_POPULATIONS + ("h",)
+_NEURON_POPS = len(POPULATIONS) - 1  # every column but the last is a neuron population; "h" is a product
 
 
 class SpikeStatsUpdate(NamedTuple):
@@ -96,7 +97,8 @@ def _spike_stats_update(
         for pop in POPULATIONS:
             count = layer.spikes.get(pop)
             spikes.append(zero if count is None else torch.as_tensor(count).detach().to(device=device, dtype=dtype))
-            host.append((0.0 if count is None else float(layer.neuron_steps), 0.0 if count is None else 1.0))
+            steps = float((layer.population_steps or {}).get(pop, layer.neuron_steps))
+            host.append((0.0 if count is None else steps, 0.0 if count is None else 1.0))
     n_layers, n_pops = len(stats), len(POPULATIONS)
     host_t = torch.tensor(host, dtype=dtype).view(n_layers, n_pops, 2).to(device)
     scalars = torch.tensor(
@@ -208,7 +210,7 @@ class SpikeStatsMetric(Metric):
         e_ac_pj: energy per accumulate, pJ.
         **kwargs: further torchmetrics ``Metric`` arguments (``sync_on_compute``, ``process_group``, ...).
 
-    States (P = 6 populations: :data:`POPULATIONS`):
+    States (P = 8 populations: :data:`POPULATIONS`):
         ``spikes [L, P]``, ``gate_steps [L, P]``, ``present [L, P]`` (updates in which the
         population spiked), ``neuron_steps [L]``, ``ac``, ``mac``, ``ann_ac``, ``ann_mac``,
         ``samples`` (0-dim); float64 (use ``set_dtype(torch.float32)`` on MPS).

@@ -24,14 +24,17 @@ from torch import Tensor
 #: Names of the gate neuron populations of one LSTM layer, in reporting order.
 GATE_NAMES: tuple[str, ...] = ("i", "f", "g", "o", "tanh_c")
 
+#: Names of the neuron populations of an LSNN layer (:class:`snnlstm.lsnn.LSNN`): plain LIF and AHP.
+LSNN_POPULATIONS: tuple[str, ...] = ("lif", "ahp")
+
 
 class LayerStats(NamedTuple):
     """Spike and synaptic-operation counts of one LSTM layer for one forward call.
 
     Attributes:
         spikes: gate name (``"i", "f", "g", "o", "tanh_c"``, spiking gates only, plus ``"h"`` for
-            the layer output) -> number of non-zero neuron outputs, a detached 0-dim float tensor.
-            Empty in ANN mode.
+            the layer output; ``"lif"``, ``"ahp"`` for an LSNN layer) -> number of non-zero neuron
+            outputs, a detached 0-dim float tensor. Empty in ANN mode.
         neuron_steps: number of neuron updates per gate, ``B * N * T * H`` (``B * N * H`` in ANN mode).
         ac: accumulate operations of this layer as run (0-dim float tensor).
         mac: multiply-accumulate operations of this layer as run (0-dim float tensor).
@@ -40,6 +43,9 @@ class LayerStats(NamedTuple):
         samples: batch size B.
         timesteps: SNN time steps T per element (1 in ANN mode).
         seq_len: number of input elements N.
+        population_steps: population name -> neuron updates of that population, where it differs
+            from ``neuron_steps`` (an LSNN's LIF and AHP populations have their own sizes); None: all
+            populations have ``neuron_steps`` updates.
     """
 
     spikes: dict[str, Tensor]
@@ -51,6 +57,7 @@ class LayerStats(NamedTuple):
     samples: int
     timesteps: int
     seq_len: int
+    population_steps: dict[str, int] | None = None
 
 
 #: One :class:`LayerStats` per LSTM layer, first layer first.

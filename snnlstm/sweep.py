@@ -27,6 +27,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from .encoding import check_encoding
 from .energy import latency_steps
 from .layers import check_timesteps, spiking_layers
+from .lsnn import LSNN
 from .metrics import SpikeStatsMetric
 
 #: modes :func:`timestep_sweep` can evaluate
@@ -75,7 +76,8 @@ def evaluate(
     """Accuracy (percent) and spike statistics of ``module`` over ``loader``.
 
     Args:
-        module: maps inputs ``[B, N, F]`` to logits ``[B, num_classes]``.
+        module: maps inputs ``[B, N, F]`` to logits ``[B, num_classes]`` (spiking LSTM layers or an
+            :class:`~snnlstm.lsnn.LSNN`).
         loader: yields ``(inputs, targets)``.
         num_classes: number of classes.
         device: where to run (default: the module's parameters' device).
@@ -85,7 +87,7 @@ def evaluate(
         first spiking layer stack (empty if the module has none). Both are reduced across processes
         under DDP (torchmetrics).
     """
-    layers = spiking_layers(module)
+    layers: list[Any] = spiking_layers(module) or [m for m in module.modules() if isinstance(m, LSNN)]
     if device is None:
         device = next(module.parameters()).device
     accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro").to(device)

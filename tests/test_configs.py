@@ -47,6 +47,7 @@ PRESET_BASES = {
     "finetune_from_ann": ("gsc.yaml", 2, 1, "direct"),
     "ann_only": ("uci_har.yaml", None, 1, None),  # no conversion at all
     "baseline_cell": ("ponghiran_row.yaml", None, 1, None),  # trained non-spiking, hybrid at test time
+    "no_ahp": ("lsnn_smnist.yaml", None, None, None),  # an LSNN: no LSTM, no conversion
 }
 
 
@@ -68,6 +69,11 @@ def test_every_preset_is_covered() -> None:
 def test_presets_compose_with_their_base(preset: str, tmp_path) -> None:
     base_name, timesteps, layers, encoding = PRESET_BASES[Path(preset).stem]
     cli = cli_main(["--config", str(ROOT / base_name), "--config", preset, "--trainer.default_root_dir", str(tmp_path)], run=False)
+    if layers is None:  # no_ahp: the same LSNN, every neuron a plain LIF neuron
+        lsnn = cli.model.lsnn
+        assert (lsnn.n_lif, lsnn.n_ahp) == (140, 100) and float(lsnn.ahp.ahp_strength) == 0.0
+        assert not lsnn.ahp.ahp_strength.requires_grad
+        return
     if timesteps is None:
         assert not any(type(cb).__name__ == "ANNToSNNConversion" for cb in cli.trainer.callbacks)
         assert cli.model.lstm.mode == "ann" and cli.trainer.checkpoint_callbacks

@@ -132,4 +132,4 @@ def test_layer_mismatch() -> None:
 
 
 def test_gate_names() -> None:
-    assert POPULATIONS == GATE_NAMES + ("h",)
+    assert POPULATIONS == GATE_NAMES + ("lif", "ahp", "h")

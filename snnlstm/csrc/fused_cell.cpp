@@ -541,9 +541,22 @@ std::vector<torch::Tensor> ann_layer_backward(torch::Tensor grad_h, torch::Tenso
                                               torch::Tensor c_all, torch::Tensor c0, torch::Tensor w_hh_t,
                                               bool standard, double v_sig, double vp, double vn, bool clamp_c);
 
+// lsnn_layer.cpp
+std::vector<torch::Tensor> lsnn_forward(torch::Tensor cur, torch::Tensor w_rec_t, torch::Tensor z0, torch::Tensor v0,
+                                        torch::Tensor a0, torch::Tensor r0, torch::Tensor theta, torch::Tensor alpha,
+                                        torch::Tensor rho, torch::Tensor w, int64_t refractory);
+std::vector<torch::Tensor> lsnn_backward(torch::Tensor grad_z, torch::Tensor g_vN, torch::Tensor g_aN,
+                                         torch::Tensor z_all, torch::Tensor vhat_all, torch::Tensor a_all,
+                                         torch::Tensor nonref_all, torch::Tensor z0, torch::Tensor v0,
+                                         torch::Tensor w_rec_t,
+                                         torch::Tensor theta, torch::Tensor alpha, torch::Tensor rho, torch::Tensor w,
+                                         double gamma);
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("ann_layer_forward", &ann_layer_forward, "fused non-spiking LSTM layer over a sequence, forward");
   m.def("ann_layer_backward", &ann_layer_backward, "fused non-spiking LSTM layer over a sequence, backward");
+  m.def("lsnn_forward", &lsnn_forward, "fused LSNN layer (LIF and AHP neurons) over a sequence, forward");
+  m.def("lsnn_backward", &lsnn_backward, "fused LSNN layer over a sequence, backward (triangular surrogate)");
   m.def("cell_forward", &cell_forward, "fused spiking LSTM cell, one wavefront, forward");
   m.def("cell_backward", &cell_backward, "fused spiking LSTM cell, one wavefront, backward");
   m.def("hybrid_generator", &hybrid_generator, "hybrid cell signed input spike generator over T steps");

@@ -1,6 +1,7 @@
 """LightningModules of snnlstm."""
 
 from .classifier import SequenceClassifier, spiking_layers
+from .lsnn_classifier import LSNNClassifier
 from .translator import Translator
 
-__all__ = ["SequenceClassifier", "Translator", "spiking_layers"]
+__all__ = ["LSNNClassifier", "SequenceClassifier", "Translator", "spiking_layers"]

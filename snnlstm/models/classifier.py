@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, Sequence
+from typing import Literal, Sequence
 
 import torch
-from lightning import LightningModule
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MeanMetric
-from torchmetrics.classification import MulticlassAccuracy
 
 from ..layers import DEFAULT_SPIKING_GATES, MODES, SpikingLSTM, spiking_layers
+from .base import LR_SCHEDULES, OPTIMIZERS, ClassifierBase, check_training_args
 
-OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
 EVAL_MODES: tuple[str, ...] = ("auto", "ann", "snn", "hybrid")
-LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+
+__all__ = ["EVAL_MODES", "LR_SCHEDULES", "OPTIMIZERS", "SequenceClassifier", "spiking_layers"]
 
 
-class SequenceClassifier(LightningModule):
+class SequenceClassifier(ClassifierBase):
     """Classify a sequence from the last element's LSTM output.
 
     ``logits = head(h_N)`` where ``h_N`` is the last layer's output for the last input element (the
@@ -90,18 +88,11 @@ class SequenceClassifier(LightningModule):
         init_from: str | None = None,
     ) -> None:
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {lr_schedule!r}; allowed: {', '.join(LR_SCHEDULES)}")
+        check_training_args(num_classes, optimizer, lr_schedule, lr)
         if eval_mode not in EVAL_MODES:
             raise ValueError(f"unknown eval_mode {eval_mode!r}; allowed: {', '.join(EVAL_MODES)}")
         if eval_timesteps is not None and (isinstance(eval_timesteps, bool) or eval_timesteps < 1):
             raise ValueError(f"eval_timesteps must be None or an integer >= 1, got {eval_timesteps!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
         if head_dropout is not None and not 0.0 <= head_dropout < 1.0:
             raise ValueError(f"head_dropout must be None or in [0, 1), got {head_dropout}")
         if any(int(w) < 1 for w in head_sizes):
@@ -140,12 +131,7 @@ class SequenceClassifier(LightningModule):
             width = int(size)
         layers.append(nn.Linear(width, num_classes))
         self.head = nn.Sequential(*layers)
-        self.criterion = nn.CrossEntropyLoss()
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
-        self.val_acc_best = MaxMetric()
+        self._init_metrics(num_classes)
         self._saved_eval_state: list[tuple[str, int]] | None = None
         if init_from is not None:
             self.load_weights(init_from)
@@ -187,46 +173,16 @@ class SequenceClassifier(LightningModule):
         for layer in spiking_layers(self):
             layer.timesteps = timesteps
 
+    def neuron_parameters(self) -> list[nn.Parameter]:
+        """Thresholds and leaks of every spiking LSTM layer (frozen until a layer is in SNN mode)."""
+        return [p for layer in spiking_layers(self) for p in layer.spiking_parameters()]
+
     def set_mode(self, mode: str) -> None:
         """Run every LSTM layer as ``"ann"``, ``"snn"`` or ``"hybrid"``."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
         for layer in spiking_layers(self):
             layer.mode = mode
-
-    # ------------------------------------------------------------------ steps
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
-        x, y = batch
-        logits = self(x)
-        loss = self.criterion(logits, y)
-        acc, mean_loss = getattr(self, f"{stage}_acc"), getattr(self, f"{stage}_loss")
-        acc(logits, y)
-        mean_loss(loss)
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True)
-        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
-        if on_step:
-            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
-        return loss
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:
-            return
-        self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
-
-    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(x).argmax(dim=-1)
 
     def on_test_start(self) -> None:
         layers = spiking_layers(self)
@@ -242,28 +198,3 @@ class SequenceClassifier(LightningModule):
                 layer.mode, layer.timesteps = mode, timesteps
             self._saved_eval_state = None
 
-    # ------------------------------------------------------------------ optimisation
-    def configure_optimizers(self) -> Any:
-        """Weights with ``lr``/``weight_decay``; thresholds and leaks (frozen until the model is in SNN
-        mode) in their own group with ``spiking_lr`` and no weight decay; optional cosine schedule."""
-        hp = self.hparams
-        spiking = {id(p) for layer in spiking_layers(self) for p in layer.spiking_parameters()}
-        weights = [p for p in self.parameters() if id(p) not in spiking]
-        extra = [p for p in self.parameters() if id(p) in spiking]
-        groups = [
-            {"params": weights, "weight_decay": hp.weight_decay},
-            {"params": extra, "weight_decay": 0.0, "lr": hp.spiking_lr or hp.lr},
-        ]
-        if hp.optimizer == "adam":
-            optimizer: torch.optim.Optimizer = torch.optim.Adam(groups, lr=hp.lr)
-        elif hp.optimizer == "adamw":
-            optimizer = torch.optim.AdamW(groups, lr=hp.lr)
-        elif hp.optimizer == "rmsprop":
-            optimizer = torch.optim.RMSprop(groups, lr=hp.lr)
-        else:
-            optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=0.9)
-        if hp.get("lr_schedule", "constant") == "constant":
-            return optimizer
-        epochs = max(1, int(self.trainer.max_epochs or 1))
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -1,0 +1,80 @@
+"""LSNNClassifier: learns, reports per-population spikes through SpikeMonitor, regularises rates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snnlstm.callbacks import SpikeMonitor
+from snnlstm.models import LSNNClassifier
+from tests.conftest import TinySequences, make_trainer
+
+
+def _model(**kwargs) -> LSNNClassifier:
+    defaults = dict(input_size=4, num_classes=2, n_lif=12, n_ahp=12, beta=20.0, tau_a=50.0, input_gain=3.0, tau_out=3.0, lr=0.01)
+    defaults.update(kwargs)
+    return LSNNClassifier(**defaults)
+
+
+def test_learns_tiny_sequences_and_logs_population_rates(tmp_path) -> None:
+    torch.manual_seed(0)
+    data = TinySequences()
+    model = _model()
+    monitor = SpikeMonitor(stages=["val", "test"])
+    trainer = make_trainer(tmp_path, max_epochs=25, callbacks=[monitor])
+    trainer.fit(model, data)
+    (result,) = trainer.test(model, data, verbose=False)
+    assert result["test/acc"] >= 0.85
+    latest = monitor.latest["test"]
+    for key in ("spikes/lsnn/l0.lif/rate", "spikes/lsnn/l0.ahp/rate", "spikes/lsnn/synops/ac_per_sample", "firing_rate"):
+        assert key in latest, sorted(latest)
+    assert 0 < latest["firing_rate"] < 1
+
+
+def test_threshold_crossing_encoder_and_cue_steps() -> None:
+    model = _model(input_size=1, encoder="threshold_crossing", levels=5, cue_steps=3, cue_neurons=2)
+    assert model.lsnn.input_size == 12
+    logits = model(torch.rand(3, 10, 1))
+    assert logits.shape == (3, 2)
+
+
+def test_optimizer_keeps_neuron_parameters_apart() -> None:
+    model = _model(spiking_lr=0.5)
+    model.trainer = type("T", (), {"max_epochs": 1})()  # configure_optimizers reads max_epochs only for cosine
+    optimizer = model.configure_optimizers()
+    weights, neurons = optimizer.param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert {names[id(p)] for p in neurons["params"]} == {"lsnn.lif.beta", "lsnn.lif.slow_decay", "lsnn.ahp.beta", "lsnn.ahp.slow_decay", "lsnn.ahp.ahp_strength"}
+    assert neurons["lr"] == 0.5 and neurons["weight_decay"] == 0.0
+
+
+def test_rate_regulariser_pulls_rates_to_the_target() -> None:
+    model = _model(rate_reg=2.0, rate_target=0.05)
+    model.train()
+    x = torch.rand(4, 6, 4)
+    model(x)
+    rates = model.lsnn(x).output.mean(dim=(0, 1))
+    assert model.extra_loss().item() == pytest.approx(2.0 * ((rates - 0.05) ** 2).sum().item(), rel=1e-5)
+    assert model.extra_loss() is None  # consumed: one regulariser per training forward
+    assert _model().extra_loss() is None
+
+
+def test_no_ahp_switch_makes_every_neuron_plain_lif() -> None:
+    model = _model(beta=0.0)
+    assert float(model.lsnn.ahp.ahp_strength) == 0.0 and not model.lsnn.ahp.ahp_strength.requires_grad
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"encoder": "rate"}, "allowed: none, threshold_crossing"),
+        ({"cue_steps": 5}, "need encoder='threshold_crossing'"),
+        ({"rate_target": 2.0}, "rate_target"),
+        ({"optimizer": "lbfgs"}, "allowed: adam"),
+        ({"num_classes": 1}, "num_classes"),
+    ],
+    ids=["encoder", "cue_without_encoder", "rate_target", "optimizer", "classes"],
+)
+def test_bad_arguments_are_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _model(**kwargs)
