@@ -112,6 +112,16 @@ def test_step_time_non_spiking_only_with_the_modified_cell(tmp_path: Path) -> No
     assert {r["task"] for r in read_results(tmp_path / "r.csv")} == {"mnist-pixel"}
 
 
+def test_step_time_lsnn_rows(tmp_path: Path) -> None:
+    from benchmarks.step_time import main
+
+    argv = ["--batch", "4", "--hidden", "12", "--seq", "6", "--input", "3", "--timesteps", "--lsnn"]
+    result = main(argv + ["--repeats", "1", "--warmup", "1", "--out-csv", str(tmp_path / "r.csv")])
+    models = [m["model"] for m in result["models"]]
+    assert models[-3:] == ["snntorch-rleaky12", "lsnn12", "lsnn12-eager"]
+    assert all(m["median_ms"] > 0 for m in result["models"])
+
+
 def test_step_time_flags() -> None:
     from benchmarks.step_time import parse_args
 
