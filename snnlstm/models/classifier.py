@@ -197,4 +197,3 @@ class SequenceClassifier(ClassifierBase):
             for layer, (mode, timesteps) in zip(spiking_layers(self), self._saved_eval_state):
                 layer.mode, layer.timesteps = mode, timesteps
             self._saved_eval_state = None
-
