@@ -81,6 +81,23 @@ class _AdaptiveBase(snntorch.Leaky):
         """``theta`` clamped to ``>= MIN_THRESHOLD``."""
         return self.threshold.clamp(min=MIN_THRESHOLD)
 
+    @torch.no_grad()
+    def project_parameters(self) -> None:
+        """Move trained values back into their valid ranges (decays in [0, 1], threshold
+        ``>= MIN_THRESHOLD``, AHP strength / beta ``>= 0``).
+
+        The forward pass clamps too, but a clamp has no gradient outside its range, so a value that an
+        optimiser step pushed over a bound would stay stuck there; projected onto the bound it keeps
+        its gradient. Call after every optimiser step (``LSNNClassifier`` does).
+        """
+        self.beta.clamp_(0.0, 1.0)
+        self.slow_decay.clamp_(0.0, 1.0)
+        self.threshold.clamp_(min=MIN_THRESHOLD)
+        for name in ("ahp_strength", "adaptation"):
+            value = getattr(self, name, None)
+            if isinstance(value, Tensor):
+                value.clamp_(min=0.0)
+
     def mem_decay(self) -> Tensor:
         """``alpha = 1 - 1/tau_v`` clamped to [0, 1]."""
         return self.beta.clamp(0.0, 1.0)

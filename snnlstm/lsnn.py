@@ -196,6 +196,12 @@ class LSNN(nn.Module):
         """Trainable neuron parameters (time constants, AHP strength, thresholds)."""
         return [p for p in list(self.lif.parameters()) + list(self.ahp.parameters()) if p.requires_grad]
 
+    def project_parameters(self) -> None:
+        """Move the neurons' trained parameters back into their valid ranges (after an optimiser step;
+        see :meth:`snnlstm.adaptive.AHPNeuron.project_parameters`)."""
+        self.lif.project_parameters()
+        self.ahp.project_parameters()
+
     def register_stats_hook(self, hook: Callable[["LSNN", SpikeStats], None]) -> RemovableHandle:
         """Call ``hook(module, stats)`` after every forward (how :class:`SpikeMonitor` listens)."""
         handle = RemovableHandle(self._stats_hooks)

@@ -9,7 +9,7 @@ energy) apply as for :class:`snnlstm.models.SequenceClassifier`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from torch import Tensor, nn
 
@@ -133,6 +133,10 @@ class LSNNClassifier(ClassifierBase):
         if self.training:
             self._rates = spikes.mean(dim=(0, 1))  # [K] firing rate per neuron, for the regulariser
         return self.readout(spikes)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Keep the trained time constants, AHP strengths and thresholds in their valid ranges."""
+        self.lsnn.project_parameters()
 
     def extra_loss(self) -> Tensor | None:
         """Firing-rate regulariser ``rate_reg * sum_k (rate_k - rate_target)^2`` of the last forward."""

@@ -137,3 +137,17 @@ def test_bad_alif_and_mapping_parameters() -> None:
     with pytest.raises(ValueError, match="tau_v must be a time constant"):
         check_tau("tau_v", float("nan"))
     assert float(tau_from_decay(torch.tensor(0.95))) == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("name", ["slow_decay", "ahp_strength"], ids=["tau_a", "ahp_strength"])
+def test_projection_brings_trained_values_back_into_range_where_they_keep_a_gradient(name: str) -> None:
+    neuron = AHPNeuron(tau_v=5.0, tau_a=50.0, ahp_strength=0.2, learn_tau=True, learn_ahp=True, learn_threshold=True)
+    bound, beyond = {"slow_decay": (1.0, 1.02), "ahp_strength": (0.0, -0.01)}[name]
+    with torch.no_grad():  # what one large optimiser step can do
+        getattr(neuron, name).fill_(beyond)
+        neuron.threshold.fill_(-1.0)
+    neuron.project_parameters()
+    assert float(getattr(neuron, name).detach()) == bound and float(neuron.threshold.detach()) > 0
+    spikes, mems, _ = _run(neuron, torch.rand(40, 3, 5) * 2.0)
+    (spikes.sum() + mems.sum()).backward()
+    assert getattr(neuron, name).grad.abs() > 0  # on the bound, not stuck beyond it

@@ -59,6 +59,15 @@ def test_rate_regulariser_pulls_rates_to_the_target() -> None:
     assert _model().extra_loss() is None
 
 
+def test_training_keeps_neuron_parameters_in_range(tmp_path) -> None:
+    model = _model(lr=0.5)  # steps large enough to push the decays over 1 and the AHP strength below 0
+    trainer = make_trainer(tmp_path, max_epochs=1, limit_train_batches=3, limit_val_batches=0)
+    trainer.fit(model, TinySequences())
+    for neuron in (model.lsnn.lif, model.lsnn.ahp):
+        assert 0.0 <= float(neuron.beta) <= 1.0 and 0.0 <= float(neuron.slow_decay) <= 1.0
+    assert float(model.lsnn.ahp.ahp_strength) >= 0.0
+
+
 def test_no_ahp_switch_makes_every_neuron_plain_lif() -> None:
     model = _model(beta=0.0)
     assert float(model.lsnn.ahp.ahp_strength) == 0.0 and not model.lsnn.ahp.ahp_strength.requires_grad
