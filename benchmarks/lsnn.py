@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.ponghiran import test_loader  # noqa: E402
-from benchmarks.results import command_line, save_outputs  # noqa: E402
+from benchmarks.results import command_line, machine_description, save_outputs  # noqa: E402
 from snnlstm.datamodules import SequentialMNIST  # noqa: E402
 from snnlstm.energy import E_AC_PJ, E_MAC_PJ  # noqa: E402
 from snnlstm.models import LSNNClassifier  # noqa: E402
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--names needs one name per checkpoint ({len(args.ckpt)}), got {len(names)}")
     command = command_line()
     rows: list[dict[str, Any]] = []
-    report: dict[str, Any] = {"seconds": {}, "models": {}}
+    report: dict[str, Any] = {"machine": machine_description(), "command": command, "models": {}}
     suffix = f"-subset{args.subset}" if args.subset else ""
     lines = ["| model | test accuracy % | firing rate (LIF / AHP) | AC / MAC per sample | energy per inference (µJ) | steps |",
              "|---|---|---|---|---|---|"]
