@@ -12,10 +12,8 @@ from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
 from snnlstm.energy import E_AC_PJ, E_MAC_PJ, check_energy_costs
-from snnlstm.layers import SpikingLSTM
-from snnlstm.lsnn import LSNN
 from snnlstm.metrics import SpikeStatsMetric
-from snnlstm.stats import SpikeStats
+from snnlstm.stats import SpikeStats, StatsSource
 
 #: Stages a :class:`SpikeMonitor` can watch (also the prefixes of the logged keys).
 MONITOR_STAGES: tuple[str, ...] = ("train", "val", "test")
@@ -38,8 +36,8 @@ def current_stage(trainer: pl.Trainer) -> str | None:
 class SpikeMonitor(Callback):
     """Log firing rates, sparsity, synaptic operations and the energy ratio of every spiking LSTM.
 
-    Every :class:`snnlstm.layers.SpikingLSTM` and :class:`snnlstm.lsnn.LSNN` submodule of the
-    LightningModule (found by type, so
+    Every :class:`snnlstm.stats.StatsSource` submodule of the LightningModule (a
+    :class:`snnlstm.layers.SpikingLSTM` or :class:`snnlstm.lsnn.LSNN`, found by type, so
     :class:`snnlstm.layers.LSTMCompat` layers that replaced ``nn.LSTM`` in foreign models count too)
     gets a stats hook; each forward's :data:`snnlstm.stats.SpikeStats` is added to one
     :class:`snnlstm.metrics.SpikeStatsMetric` per (stage, module). At the end of each train / val /
@@ -95,16 +93,16 @@ class SpikeMonitor(Callback):
         self.latest: dict[str, dict[str, float]] = {}
         self._trainer: pl.Trainer | None = None
         #: module name -> (module, hook handle)
-        self._hooks: dict[str, tuple[SpikingLSTM | LSNN, RemovableHandle]] = {}
+        self._hooks: dict[str, tuple[StatsSource, RemovableHandle]] = {}
         #: stage -> module name -> metric
         self._metrics: dict[str, dict[str, SpikeStatsMetric]] = {s: {} for s in self.stages}
 
     # ------------------------------------------------------------------ module discovery
     @staticmethod
-    def _spiking_modules(pl_module: torch.nn.Module) -> dict[str, SpikingLSTM | LSNN]:
-        return {(name or "model"): m for name, m in pl_module.named_modules() if isinstance(m, (SpikingLSTM, LSNN))}
+    def _spiking_modules(pl_module: torch.nn.Module) -> dict[str, StatsSource]:
+        return {(name or "model"): m for name, m in pl_module.named_modules() if isinstance(m, StatsSource)}
 
-    def _new_metric(self, module: SpikingLSTM | LSNN, device: torch.device) -> SpikeStatsMetric:
+    def _new_metric(self, module: StatsSource, device: torch.device) -> SpikeStatsMetric:
         metric = SpikeStatsMetric(module.num_layers, self.e_mac_pj, self.e_ac_pj)
         return _to_device(metric, device)
 
@@ -130,8 +128,8 @@ class SpikeMonitor(Callback):
                 else:
                     stage_metrics[name] = _to_device(stage_metrics[name], pl_module.device)
 
-    def _make_hook(self, name: str) -> Callable[[SpikingLSTM | LSNN, SpikeStats], None]:
-        def hook(module: SpikingLSTM | LSNN, stats: SpikeStats) -> None:
+    def _make_hook(self, name: str) -> Callable[[StatsSource, SpikeStats], None]:
+        def hook(module: StatsSource, stats: SpikeStats) -> None:
             # runs inside the module's forward: only accumulate (no logging, no host sync)
             trainer = self._trainer
             stage = current_stage(trainer) if trainer is not None else None

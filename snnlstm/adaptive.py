@@ -93,10 +93,15 @@ class _AdaptiveBase(snntorch.Leaky):
         self.beta.clamp_(0.0, 1.0)
         self.slow_decay.clamp_(0.0, 1.0)
         self.threshold.clamp_(min=MIN_THRESHOLD)
-        for name in ("ahp_strength", "adaptation"):
-            value = getattr(self, name, None)
-            if isinstance(value, Tensor):
-                value.clamp_(min=0.0)
+        self._strength_param().clamp_(min=0.0)
+
+    def _strength_param(self) -> Tensor:
+        """The stored strength of the slow current: ``ahp_strength`` (AHP) or ``adaptation`` (ALIF)."""
+        raise NotImplementedError
+
+    def strength(self) -> Tensor:
+        """The slow current's strength clamped to ``>= 0``: ``w`` (AHP form) or ``beta`` (ALIF form)."""
+        return self._strength_param().clamp(min=0.0)
 
     def mem_decay(self) -> Tensor:
         """``alpha = 1 - 1/tau_v`` clamped to [0, 1]."""
@@ -157,6 +162,9 @@ class AHPNeuron(_AdaptiveBase):
         super().__init__(threshold, tau_v, tau_a, refractory, learn_threshold, learn_tau, surrogate, gamma)
         _scalar(self, "ahp_strength", ahp_strength, learn_ahp)
 
+    def _strength_param(self) -> Tensor:
+        return self.ahp_strength
+
     @staticmethod
     def initial_state(like: Tensor) -> AHPState:
         """Resting state (all zeros) shaped like ``like``."""
@@ -172,7 +180,7 @@ class AHPNeuron(_AdaptiveBase):
             self.effective_threshold(),
             self.mem_decay(),
             self.slow_decay_value(),
-            self.ahp_strength.clamp(min=0.0),
+            self.strength(),
             self.spike_grad,
             self.refractory,
         )
@@ -210,6 +218,9 @@ class ALIFNeuron(_AdaptiveBase):
         super().__init__(threshold, tau_v, tau_a, refractory, learn_threshold, learn_tau, surrogate, gamma)
         _scalar(self, "adaptation", beta, learn_beta)
 
+    def _strength_param(self) -> Tensor:
+        return self.adaptation
+
     @staticmethod
     def initial_state(like: Tensor) -> ALIFState:
         """Resting state (all zeros) shaped like ``like``."""
@@ -225,7 +236,7 @@ class ALIFNeuron(_AdaptiveBase):
             self.effective_threshold(),
             self.mem_decay(),
             self.slow_decay_value(),
-            self.adaptation.clamp(min=0.0),
+            self.strength(),
             self.spike_grad,
             self.refractory,
         )

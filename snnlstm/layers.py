@@ -19,12 +19,10 @@ the C++ kernels of :mod:`snnlstm.fused_ann`, the other schedules as an eager loo
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from typing import Any, Callable, Literal, NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.utils.hooks import RemovableHandle
 
 from .encoding import check_encoding, poisson_encode
 from .functional.activations import check_activation
@@ -33,7 +31,7 @@ from .fused_ann import fused_ann_available, fused_ann_layer
 from .functional.cells import CellMembranes, SpikingCellParams, lstm_cell_step, spiking_cell_step
 from .functional.hybrid import hybrid_sequence
 from .neurons import IFNeuron, TernaryNeuron
-from .stats import LayerStats, SpikeStats
+from .stats import LayerStats, SpikeStats, StatsSource
 
 Mode = Literal["ann", "snn", "hybrid"]
 MODES: tuple[str, ...] = ("ann", "snn", "hybrid")
@@ -176,7 +174,7 @@ class GateNeurons(nn.Module):
         return {"i": self.i, "f": self.f, "g": self.g, "o": self.o, "tanh_c": self.tanh_c}
 
 
-class SpikingLSTM(nn.Module):
+class SpikingLSTM(StatsSource):
     """Stack of LSTM layers that runs non-spiking (``mode="ann"``) or spiking (``mode="snn"``).
 
     Args:
@@ -321,7 +319,6 @@ class SpikingLSTM(nn.Module):
             GateNeurons(v_sig, v_tanh_pos, v_tanh_neg, leak, learn_threshold, learn_leak, surrogate, gamma)
             for _ in range(num_layers)
         )
-        self._stats_hooks: OrderedDict[int, Callable[["SpikingLSTM", SpikeStats], None]] = OrderedDict()
         #: set by the conversion callback while it measures pre-activations (ANN mode only)
         self.calibration_observer: Any = None
         self.mode = mode  # property: validates and sets requires_grad of thresholds/leaks
@@ -441,16 +438,6 @@ class SpikingLSTM(nn.Module):
         """Thresholds and leaks of all neurons (the parameters SNN fine-tuning adds)."""
         return [p for gate_neurons in self.neurons for p in gate_neurons.parameters()]
 
-    def register_stats_hook(self, hook: Callable[["SpikingLSTM", SpikeStats], None]) -> RemovableHandle:
-        """Call ``hook(module, stats)`` after every forward (how :class:`SpikeMonitor` listens).
-
-        Returns:
-            A handle whose ``remove()`` unregisters the hook.
-        """
-        handle = RemovableHandle(self._stats_hooks)
-        self._stats_hooks[handle.id] = hook
-        return handle
-
     def extra_repr(self) -> str:
         return (
             f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, mode={self.mode}, "
@@ -541,8 +528,7 @@ class SpikingLSTM(nn.Module):
         if self.batch_first:
             output = output.transpose(0, 1)
         result = LSTMOutput(output, LSTMState(torch.stack(h_n), torch.stack(c_n)), tuple(stats))
-        for hook in self._stats_hooks.values():
-            hook(self, result.stats)
+        self._report_stats(result.stats)
         return result
 
     def _check_lengths(self, x: Tensor, lengths: Tensor) -> Tensor:

@@ -18,17 +18,15 @@ one ``[B, K] x [K, K]`` product and the neuron update. ``W_rec`` has no self-con
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from typing import Callable, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.utils.hooks import RemovableHandle
 
 from .adaptive import AHPNeuron, ALIFNeuron
 from .fused_lsnn import fused_lsnn_available, fused_lsnn_layer
 from .functional.ahp import AHPState, ALIFState, ahp_step, ahp_strength_from_adaptation, alif_step, check_tau, decay_from_tau
-from .stats import LayerStats, SpikeStats
+from .stats import LayerStats, SpikeStats, StatsSource
 
 NEURON_FORMS: tuple[str, ...] = ("ahp", "alif")
 SCHEDULES: tuple[str, ...] = ("fused", "eager")
@@ -65,7 +63,7 @@ def _count(name: str, value: int, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-class LSNN(nn.Module):
+class LSNN(StatsSource):
     """Recurrent spiking layer of LIF and AHP neurons with trainable time constants and AHP strength.
 
     Args:
@@ -166,7 +164,6 @@ class LSNN(nn.Module):
         if self.sign_constraints:
             with torch.no_grad():
                 self.weight_hh.abs_()
-        self._stats_hooks: OrderedDict[int, Callable[["LSNN", SpikeStats], None]] = OrderedDict()
 
     # ------------------------------------------------------------------ parameters
     def recurrent_weight(self) -> Tensor:
@@ -183,13 +180,11 @@ class LSNN(nn.Module):
         def cat(values: list[Tensor]) -> Tensor:
             return torch.cat([v.to(ref.dtype).expand(n) for v, (_, n) in zip(values, pops)])
 
-        strength = [self.lif.ahp_strength.clamp(min=0.0)]
-        strength.append(self.ahp.ahp_strength.clamp(min=0.0) if isinstance(self.ahp, AHPNeuron) else self.ahp.adaptation.clamp(min=0.0))
         return (
             cat([m.effective_threshold() for m, _ in pops]),
             cat([m.mem_decay() for m, _ in pops]),
             cat([m.slow_decay_value() for m, _ in pops]),
-            cat(strength),
+            cat([m.strength() for m, _ in pops]),
         )
 
     def spiking_parameters(self) -> list[nn.Parameter]:
@@ -201,12 +196,6 @@ class LSNN(nn.Module):
         see :meth:`snnlstm.adaptive.AHPNeuron.project_parameters`)."""
         self.lif.project_parameters()
         self.ahp.project_parameters()
-
-    def register_stats_hook(self, hook: Callable[["LSNN", SpikeStats], None]) -> RemovableHandle:
-        """Call ``hook(module, stats)`` after every forward (how :class:`SpikeMonitor` listens)."""
-        handle = RemovableHandle(self._stats_hooks)
-        self._stats_hooks[handle.id] = hook
-        return handle
 
     def uses_fused(self, x: Tensor) -> bool:
         """Whether a forward on ``x`` runs the fused C++ loop (see ``schedule``)."""
@@ -251,8 +240,7 @@ class LSNN(nn.Module):
             spikes, final = torch.stack(outputs, dim=1), LSNNState(z, tuple(neurons))  # type: ignore[arg-type]
         stats = (self._stats(x, spikes),)
         result = LSNNOutput(spikes, final, stats)
-        for hook in self._stats_hooks.values():
-            hook(self, result.stats)
+        self._report_stats(result.stats)
         return result
 
     @torch.no_grad()

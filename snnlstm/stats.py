@@ -17,9 +17,11 @@ Operation model (per layer, per input element; F inputs, H hidden units, T time 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import OrderedDict
+from typing import Callable, NamedTuple
 
-from torch import Tensor
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
 #: Names of the gate neuron populations of one LSTM layer, in reporting order.
 GATE_NAMES: tuple[str, ...] = ("i", "f", "g", "o", "tanh_c")
@@ -62,3 +64,34 @@ class LayerStats(NamedTuple):
 
 #: One :class:`LayerStats` per LSTM layer, first layer first.
 SpikeStats = tuple[LayerStats, ...]
+
+
+class StatsSource(nn.Module):
+    """Base of the spiking layers that report :data:`SpikeStats` after every forward
+    (:class:`snnlstm.layers.SpikingLSTM`, :class:`snnlstm.lsnn.LSNN`); subclasses set ``num_layers``
+    and call :meth:`_report_stats` at the end of ``forward``."""
+
+    num_layers: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stats_hooks: OrderedDict[int, Callable[["StatsSource", SpikeStats], None]] = OrderedDict()
+
+    def register_stats_hook(self, hook: Callable[["StatsSource", SpikeStats], None]) -> RemovableHandle:
+        """Call ``hook(module, stats)`` after every forward (how :class:`SpikeMonitor` listens).
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+        """
+        handle = RemovableHandle(self._stats_hooks)
+        self._stats_hooks[handle.id] = hook
+        return handle
+
+    def _report_stats(self, stats: SpikeStats) -> None:
+        for hook in self._stats_hooks.values():
+            hook(self, stats)
+
+
+def stats_sources(module: nn.Module) -> list[StatsSource]:
+    """Every :class:`StatsSource` inside ``module`` (found by type, outermost first)."""
+    return [m for m in module.modules() if isinstance(m, StatsSource)]

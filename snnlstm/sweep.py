@@ -27,8 +27,8 @@ from torchmetrics.classification import MulticlassAccuracy
 from .encoding import check_encoding
 from .energy import latency_steps
 from .layers import check_timesteps, spiking_layers
-from .lsnn import LSNN
 from .metrics import SpikeStatsMetric
+from .stats import stats_sources
 
 #: modes :func:`timestep_sweep` can evaluate
 SWEEP_MODES: tuple[str, ...] = ("snn", "hybrid")
@@ -87,7 +87,7 @@ def evaluate(
         first spiking layer stack (empty if the module has none). Both are reduced across processes
         under DDP (torchmetrics).
     """
-    layers: list[Any] = spiking_layers(module) or [m for m in module.modules() if isinstance(m, LSNN)]
+    layers = stats_sources(module)
     if device is None:
         device = next(module.parameters()).device
     accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro").to(device)

@@ -130,7 +130,7 @@ class LSNNClassifier(ClassifierBase):
         if self.encoder is not None:
             x = self.encoder(x)
         spikes = self.lsnn(x).output
-        if self.training:
+        if self.training and self.hparams.rate_reg:
             self._rates = spikes.mean(dim=(0, 1))  # [K] firing rate per neuron, for the regulariser
         return self.readout(spikes)
 
@@ -140,7 +140,7 @@ class LSNNClassifier(ClassifierBase):
 
     def extra_loss(self) -> Tensor | None:
         """Firing-rate regulariser ``rate_reg * sum_k (rate_k - rate_target)^2`` of the last forward."""
-        if not self.hparams.rate_reg or self._rates is None:
+        if self._rates is None:
             return None
         rates, self._rates = self._rates, None
         return self.hparams.rate_reg * ((rates - self.hparams.rate_target) ** 2).sum()
