@@ -1,20 +1,27 @@
-"""Translation results: BLEU of a trained Translator, non-spiking and as Ponghiran & Roy's hybrid cells.
+"""Translation results: BLEU of a trained Translator, non-spiking and converted by both schools.
 
 Evaluates Translator checkpoints (``configs/multi30k_translation.yaml``) on the test split through
 ``Trainer.test`` with a :class:`~snnlstm.callbacks.SpikeMonitor`, exactly as ``snnlstm test`` does:
 
 * ``ann``: the checkpoint as trained (``--ckpt``, and the other cell's ``--baseline-ckpt`` if given);
-* ``hybrid``: ``--ckpt`` (a ModifiedLSTMCell model) with both LSTMs run as hybrid cells at every
-  ``--timesteps`` T (T SNN steps per token).
+* ``hybrid``: ``--ckpt`` (a ModifiedLSTMCell model) with both LSTMs run as Ponghiran & Roy's hybrid
+  cells at every ``--timesteps`` T (T SNN steps per token);
+* ``datta-convert``: the same checkpoint converted to Datta et al.'s spiking LSTMs (IF gates with the
+  optimal bias shift, ternary tanh neurons, direct input, no SNN training) at every
+  ``--datta-timesteps`` T: the encoder runs its T+S-1 pipelined steps, the decoder T steps per token
+  carrying its per-step state.
 
-Every row gets BLEU (sacreBLEU on detokenised output), and the spiking rows get the estimated compute
-energy against the non-spiking model and the firing rate. Rows go into ``benchmarks/results.csv``, the
-report (with ``--samples`` example translations: source, reference, non-spiking, spiking at the largest T)
-into JSON. Hybrid decoding at large T is slow on a CPU: ``--subset K`` evaluates a fixed, seeded subset of
-K test sentences (the method column then ends in ``-subsetK``), ``--beam`` overrides the beam size.
+Every row gets BLEU (sacreBLEU on detokenised output) and the estimated compute energy of the two
+LSTMs per test sentence (the whole search, beams included; attention and projections are analog in
+every row and not counted); the spiking rows also get the ratio to the non-spiking model and the
+firing rate. The method column names the search
+(``-greedy`` or ``-beamK``). Rows go into ``benchmarks/results.csv``, the report (with ``--samples``
+example translations: source, reference, non-spiking, each school at its largest T) into JSON. Spiking
+decoding at large T is slow on a CPU: ``--subset K`` evaluates a fixed, seeded subset of K test
+sentences (the method column then ends in ``-subsetK``), ``--beam`` overrides the beam size.
 
     python benchmarks/translation.py --ckpt MODIFIED_CKPT --baseline-ckpt BASELINE_CKPT \\
-        --timesteps 16 32 64 128 --subset 200
+        --timesteps 16 32 64 128 --datta-timesteps 2 4 8 16 --subset 200
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="multi30k")
     parser.add_argument("--data-dir", default=None, help="corpus folder (default: the DataModule's)")
     parser.add_argument("--timesteps", type=int, nargs="*", default=[16, 32, 64, 128], help="hybrid T values (none: skip)")
+    parser.add_argument("--datta-timesteps", type=int, nargs="*", default=[2, 4, 8], help="Datta conversion T values (none: skip)")
     parser.add_argument("--subset", type=int, default=0, help="seeded subset of this many test sentences (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subset")
     parser.add_argument("--beam", type=int, default=None, help="beam size (default: the checkpoint's)")
@@ -58,8 +66,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         path = getattr(args, name)
         if path is not None and not Path(path).is_file():
             parser.error(f"checkpoint {path!r} not found: train it with snnlstm fit --config configs/multi30k_translation.yaml")
-    if any(t < 1 for t in args.timesteps) or args.subset < 0:
-        parser.error("--timesteps must be >= 1 and --subset >= 0")
+    if any(t < 1 for t in args.timesteps + args.datta_timesteps) or args.subset < 0:
+        parser.error("--timesteps and --datta-timesteps must be >= 1 and --subset >= 0")
+    if args.beam is not None and args.beam < 1:
+        parser.error("--beam must be >= 1")
     return args
 
 
@@ -77,9 +87,12 @@ def evaluate(model: Translator, data: ParallelText) -> dict[str, Any]:
     trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[SpikeMonitor(stages=["test"])])
     start = time.perf_counter()
     metrics = trainer.test(model, datamodule=data, verbose=False)[0]
+    sentences = len(model.test_translations)
+    energy = metrics.get("test/energy/snn_uj")
     return {
         "bleu": metrics["test/bleu"],
         "energy_ratio": metrics.get("test/energy_ratio"),
+        "energy_uj_per_sentence": None if energy is None else energy / sentences,
         "firing_rate": metrics.get("test/firing_rate"),
         "seconds": time.perf_counter() - start,
         "translations": list(model.test_translations),
@@ -96,16 +109,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     report: dict[str, Any] = {"command": command, "results": []}
 
-    def record(model_id: str, method: str, timesteps: int, result: dict[str, Any]) -> None:
-        for metric in ("bleu", "energy_ratio", "firing_rate"):
+    def record(model: Translator, method: str, timesteps: int, result: dict[str, Any]) -> None:
+        model_id = f"seq2seq{model.hparams.hidden_size}-{model.hparams.cell}"
+        beam = int(model.hparams.beam_size)
+        method = f"{method}-{'greedy' if beam == 1 else f'beam{beam}'}"
+        for metric in ("bleu", "energy_ratio", "energy_uj_per_sentence", "firing_rate"):
             if result[metric] is not None:
                 rows.append(dict(task=task, model=model_id, method=method + suffix, timesteps=timesteps, metric=metric,
                                  value=result[metric], seeds=1, command=command))
         report["results"].append({"model": model_id, "method": method, "timesteps": timesteps,
                                   **{k: v for k, v in result.items() if k != "translations"}})
-        energy = "-" if result["energy_ratio"] is None else f"{result['energy_ratio']:.2f}"
-        print(f"{model_id:<22} {method:<8} T={timesteps:<5} BLEU {result['bleu']:6.2f}  E_ANN/E_SNN {energy}  "
-              f"({result['seconds']:.0f} s)", flush=True)
+        ratio = "-" if result["energy_ratio"] is None else f"{result['energy_ratio']:.2f}"
+        energy = "-" if result["energy_uj_per_sentence"] is None else f"{result['energy_uj_per_sentence']:.1f}"
+        print(f"{model_id:<22} {method:<20} T={timesteps:<5} BLEU {result['bleu']:6.2f}  E_ANN/E_SNN {ratio}  "
+              f"LSTM energy {energy} uJ/sentence  ({result['seconds']:.0f} s)", flush=True)
 
     outputs: dict[str, list[str]] = {}
     for path, role in ((args.ckpt, "main"), (args.baseline_ckpt, "baseline")):
@@ -114,27 +131,30 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         model = Translator.load_from_checkpoint(path, map_location="cpu")
         if args.beam is not None:
             model.hparams.beam_size = args.beam
-        model_id = f"seq2seq{model.hparams.hidden_size}-{model.hparams.cell}"
         if role == "main" and args.timesteps and model.hparams.cell != "modified":
             raise SystemExit(f"--ckpt is a cell={model.hparams.cell!r} model; the hybrid rows need cell='modified' "
                              "(give it as --baseline-ckpt, or pass --timesteps with no values)")  # fmt: skip
         data = _data(args, path)
         model.hparams.eval_mode = "ann"
         result = evaluate(model, data)
-        record(model_id, "ann", 1, result)
+        record(model, "ann", 1, result)
         outputs[f"{role}-ann"] = result["translations"]
         if role == "main":
-            for t in args.timesteps:
-                model.hparams.eval_mode, model.hparams.eval_timesteps = "hybrid", t
-                result = evaluate(model, data)
-                record(model_id, "hybrid", t, result)
-                outputs[f"hybrid-T{t}"] = result["translations"]
+            samples: dict[str, list[str]] = {}
+            for method, mode, values in (("hybrid", "hybrid", args.timesteps), ("datta-convert", "snn", args.datta_timesteps)):
+                for t in values:
+                    model.hparams.eval_mode, model.hparams.eval_timesteps = mode, t
+                    result = evaluate(model, data)
+                    record(model, method, t, result)
+                    samples[f"{method}_T{t}"] = result["translations"]
+                if values:  # each school's largest T goes into the samples
+                    key = f"{method}_T{max(values)}"
+                    samples = {k: v for k, v in samples.items() if not k.startswith(method) or k == key}
             keys = sorted(data.encoded("test").index)
             sources, refs = data.sources("test"), data.references("test")
-            spiking = outputs.get(f"hybrid-T{max(args.timesteps)}") if args.timesteps else None
             report["samples"] = [
                 {"source": sources[k], "reference": refs[k], "non_spiking": outputs["main-ann"][i],
-                 **({"spiking": spiking[i]} if spiking else {})}
+                 **{name: hyps[i] for name, hyps in samples.items()}}
                 for i, k in enumerate(keys[: args.samples])
             ]  # fmt: skip
     save_outputs(rows, args.out_csv, report, args.out_json or f"benchmarks/out/translation_{args.dataset}{suffix}.json")

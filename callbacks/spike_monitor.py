@@ -50,6 +50,9 @@ class SpikeMonitor(Callback):
 
     * ``{stage}/spikes/{name}/{key}``
     * ``{stage}/energy_ratio``: all modules, ``sum(E_ANN) / sum(E_SNN)`` (energy-weighted mean).
+    * ``{stage}/energy/snn_uj``, ``{stage}/energy/ann_uj``: the epoch's total estimated compute energy of
+      all modules in µJ, and of their iso-architecture non-spiking LSTMs (divide by the number of
+      inputs for a per-input figure where one input makes several forward calls, e.g. a decoder).
     * ``{stage}/firing_rate`` and ``{stage}/sparsity`` (``1 - firing_rate``): total spikes over total
       updates of all spiking gate neurons of all modules (absent while every module runs as an ANN).
 
@@ -228,6 +231,8 @@ class SpikeMonitor(Callback):
         if not values:
             return
         values[f"{stage}/energy_ratio"] = ann_pj / snn_pj
+        values[f"{stage}/energy/ann_uj"] = ann_pj * 1e-6
+        values[f"{stage}/energy/snn_uj"] = snn_pj * 1e-6
         if spikes is not None and steps is not None:
             rate = spikes / steps
             values[f"{stage}/firing_rate"] = rate

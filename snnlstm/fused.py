@@ -63,11 +63,11 @@ class FusedConfig(NamedTuple):
 
 
 class FusedOutput(NamedTuple):
-    """``h`` spikes ``[N, T, B, H]``, the last element's ``c`` over its steps ``[T, B, H]``, and the
+    """``h`` spikes and cell states ``c``, each ``[N, T, B, H]`` (every element at every step), and the
     spike counts ``[5]`` (i, f, o, g, tanh_c; non-zero outputs for ternary neurons)."""
 
     h: Tensor
-    c_last: Tensor
+    c: Tensor
     counts: Tensor
 
 
@@ -439,12 +439,12 @@ def _forward(
         else:
             counts += fwd(x_proj, h_in, c_in, m_in, w_hh_t, p, cfg, *outputs)
     saved.update(h_ext=h_ext, c_ext=c_ext)
-    return FusedOutput(h_ext[1:].clone(), c_ext[n_steps].clone(), counts), saved
+    return FusedOutput(h_ext[1:].clone(), c_ext[1:].clone(), counts), saved
 
 
 def _backward(
     grad_h: Tensor | None,
-    grad_c_last: Tensor | None,
+    grad_c: Tensor | None,
     saved: dict[str, Tensor],
     w_hh_t: Tensor,
     p: _Params,
@@ -452,7 +452,7 @@ def _backward(
     needs: tuple[bool, ...],
 ) -> tuple[Tensor | None, ...]:
     """Reverse wavefront; returns gradients for ``(proj, w_hh_t, h0, c0, v_sig, leak_sig, vgp, vgn,
-    leak_g, vcp, vcn, leak_c)``."""
+    leak_g, vcp, vcn, leak_c)``; those of ``h0`` and ``c0`` per step, ``[T, B, H]``."""
     _, bwd = _steps(cfg.compiled)
     h_ext, c_ext, u_all, m_all = saved["h_ext"], saved["c_ext"], saved["u"], saved["m"]
     n_steps, t_max, batch, hid = u_all.shape[0], u_all.shape[1], u_all.shape[2], h_ext.shape[-1]
@@ -461,8 +461,8 @@ def _backward(
     gc_ext = c_ext.new_zeros(c_ext.shape)
     if grad_h is not None:
         gh_ext[1:] = grad_h
-    if grad_c_last is not None:
-        gc_ext[n_steps] = grad_c_last
+    if grad_c is not None:
+        gc_ext[1:] = grad_c
     gh_flat, gc_flat = gh_ext.view(-1, batch, hid), gc_ext.view(-1, batch, hid)
     c_flat = c_ext.view(-1, batch, hid)
     u_flat, m_flat = u_all.view(-1, batch, 5 * hid), m_all.view(-1, batch, 5 * hid)
@@ -521,9 +521,9 @@ def _backward(
     if needs[1]:
         g_w = h_ext[:n_steps].reshape(-1, hid).t().mm(gz_all.view(-1, 4 * hid))
     if needs[2]:
-        g_h0 = gh_ext[0].sum(0)
+        g_h0 = gh_ext[0]
     if needs[3]:
-        g_c0 = gc_ext[0].sum(0)
+        g_c0 = gc_ext[0]
     return (g_proj, g_w, g_h0, g_c0, g_v_sig, g_leak_sig, *g_scalars.unbind(0))
 
 
@@ -547,7 +547,8 @@ class _FusedLayer(torch.autograd.Function):
             ctx.cfg = cfg  # type: ignore[attr-defined]
             ctx.save_for_backward(*(saved[k] for k in names), w_hh_t, *p)
         ctx.mark_non_differentiable(out.counts)
-        return out.h, out.c_last, out.counts
+        ctx.state_dims = (h0.dim(), c0.dim())  # type: ignore[attr-defined]
+        return out.h, out.c, out.counts
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -557,8 +558,11 @@ class _FusedLayer(torch.autograd.Function):
         saved = dict(zip(ctx.names, tensors[:k]))  # type: ignore[attr-defined]
         w_hh_t, p = tensors[k], _Params(*tensors[k + 1 :])
         needs = tuple(ctx.needs_input_grad[1:])  # type: ignore[attr-defined]
-        grads = _backward(grad_h, grad_c, saved, w_hh_t, p, ctx.cfg, needs)  # type: ignore[attr-defined]
-        grads = tuple(g if need else None for g, need in zip(grads, needs))
+        grads = list(_backward(grad_h, grad_c, saved, w_hh_t, p, ctx.cfg, needs))  # type: ignore[attr-defined]
+        for k, dim in ((2, ctx.state_dims[0]), (3, ctx.state_dims[1])):  # type: ignore[attr-defined]
+            if grads[k] is not None and dim == 2:  # one state [B, H] read at every step
+                grads[k] = grads[k].sum(0)
+        grads = [g if need else None for g, need in zip(grads, needs)]
         return (None, *grads)
 
 
@@ -581,16 +585,18 @@ def fused_spiking_layer(
         proj: input projections including the bias and the i/f/o offsets ``V/2 + V/(2T)``:
             ``[N, B, 4H]`` (direct) or ``[N, T, B, 4H]`` (spike inputs), gate order (i, f, o, g).
         w_hh_t: recurrent weights ``[H, 4H]``.
-        h0, c0: initial state ``[B, H]``.
+        h0, c0: initial state, ``[B, H]`` (read at every step of the first element) or ``[T, B, H]``
+            (one per step: the per-step state of the previous element, as the returned ``h[-1]``,
+            ``c[-1]`` of an earlier call on the preceding part of the sequence).
         v_sig, leak_sig: thresholds and leaks of the i, f, o neurons, ``[3H]``.
         v_g, leak_g: ``(V+, V-)`` and leak of the g neuron (0-dim).
         v_c, leak_c: ``(V+, V-)`` and leak of the tanh_c neuron (0-dim).
         cfg: static settings.
 
     Returns:
-        :class:`FusedOutput`; ``h`` and ``c_last`` are differentiable w.r.t. every tensor argument.
+        :class:`FusedOutput`; ``h`` and ``c`` are differentiable w.r.t. every tensor argument.
     """
     if cfg.surrogate not in FUSED_SURROGATES:
         raise ValueError(f"no fused derivative for surrogate {cfg.surrogate!r}; allowed: {', '.join(FUSED_SURROGATES)}")
-    h, c_last, counts = _FusedLayer.apply(cfg, proj, w_hh_t, h0, c0, v_sig, leak_sig, *v_g, leak_g, *v_c, leak_c)
-    return FusedOutput(h, c_last, counts)
+    h, c, counts = _FusedLayer.apply(cfg, proj, w_hh_t, h0, c0, v_sig, leak_sig, *v_g, leak_g, *v_c, leak_c)
+    return FusedOutput(h, c, counts)

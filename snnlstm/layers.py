@@ -61,7 +61,8 @@ _GATE_PERM = (0, 1, 3, 2)
 class LSTMState(NamedTuple):
     """LSTM state per layer: ``h`` and ``c``, each ``[num_layers, batch, hidden]``.
 
-    In SNN mode the returned state is the time average over the last element's T steps.
+    In SNN mode :attr:`LSTMOutput.state` is the time average over the last element's T steps, and
+    :attr:`LSTMOutput.step_state` the per-step state ``[num_layers, T, batch, hidden]`` (``h`` spikes).
     """
 
     h: Tensor
@@ -76,11 +77,16 @@ class LSTMOutput(NamedTuple):
             when ``batch_first=False``); in SNN mode the spike rate over the T steps.
         state: final :class:`LSTMState`.
         stats: one :class:`snnlstm.stats.LayerStats` per layer.
+        step_state: SNN mode only (else None): the last element's state at each of its T steps,
+            ``h`` spikes and ``c``, each ``[num_layers, T, batch, hidden]``. Passed back as the next
+            call's ``state``, it continues the sequence exactly (element ``n`` at step ``t`` reads
+            element ``n - 1`` at step ``t``), so a decoder can run one token per call.
     """
 
     output: Tensor
     state: LSTMState
     stats: SpikeStats
+    step_state: LSTMState | None = None
 
 
 def check_spiking_gates(spiking_gates: Sequence[str]) -> frozenset[str]:
@@ -476,9 +482,15 @@ class SpikingLSTM(StatsSource):
         if state is not None:
             batch = x.shape[0] if self.batch_first else x.shape[1]
             want = (self.num_layers, batch, self.hidden_size)
+            per_step = (self.num_layers, self.timesteps, batch, self.hidden_size)
             for name, t in zip(("h0", "c0"), state):
+                if tuple(t.shape) == per_step and self.mode == "snn":
+                    continue
                 if tuple(t.shape) != want:
-                    raise ValueError(f"initial state {name} must have shape {want}, got {tuple(t.shape)}")
+                    also = f" or, in SNN mode, {per_step} (a step_state)" if self.mode == "snn" else ""
+                    raise ValueError(f"initial state {name} must have shape {want}{also}, got {tuple(t.shape)}")
+            if state[0].dim() != state[1].dim():
+                raise ValueError(f"h0 and c0 must both be [L, B, H] or both [L, T, B, H], got {tuple(state[0].shape)} and {tuple(state[1].shape)}")
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None, lengths: Tensor | None = None) -> LSTMOutput:
@@ -486,10 +498,11 @@ class SpikingLSTM(StatsSource):
 
         Args:
             x: ``[B, N, F]`` (``[N, B, F]`` if not batch_first), analog.
-            state: optional ``(h0, c0)``, each ``[L, B, H]``.
-            lengths: optional ``[B]`` lengths of right-padded sequences (ANN and hybrid modes): the
-                returned state is then each sequence's state after its last real element, as if the
-                padding were absent (outputs at real positions never depend on later padding).
+            state: optional ``(h0, c0)``, each ``[L, B, H]`` (in SNN mode read at every step of the
+                first element), or in SNN mode a previous call's ``step_state``, each ``[L, T, B, H]``.
+            lengths: optional ``[B]`` lengths of right-padded sequences: the returned states are then
+                each sequence's state after its last real element, as if the padding were absent
+                (outputs at real positions never depend on later padding).
 
         Returns:
             :class:`LSTMOutput`.
@@ -503,7 +516,8 @@ class SpikingLSTM(StatsSource):
         h0, c0 = (zeros, zeros) if state is None else state
         layer_in: Tensor = xt
         direct = True
-        h_n, c_n, stats = [], [], []
+        h_n, c_n, stats, h_steps, c_steps = [], [], [], [], []
+        rows = torch.arange(batch, device=xt.device)
         for k in range(self.num_layers):
             if self.mode in ("ann", "hybrid"):
                 run = self._ann_layer if self.mode == "ann" else self._hybrid_layer
@@ -511,13 +525,19 @@ class SpikingLSTM(StatsSource):
                 if lengths is None:
                     h_last, c_last = out[-1], cells[-1]
                 else:  # each sequence's state after its last real element
-                    rows = torch.arange(batch, device=out.device)
                     h_last, c_last = out[lengths - 1, rows], cells[lengths - 1, rows]
             else:
                 if k == 0 and self.encoding == "poisson":
                     layer_in, direct = poisson_encode(xt, self.timesteps), False
-                out, h_last, c_last, layer_stats = self._snn_layer(k, layer_in, direct, h0[k], c0[k])
+                out, cells, layer_stats = self._snn_layer(k, layer_in, direct, h0[k], c0[k])
                 direct = False
+                if lengths is None:  # [T, B, H] at each step of the last element
+                    h_step, c_step = out[-1], cells[-1]
+                else:
+                    h_step, c_step = out[lengths - 1, :, rows].transpose(0, 1), cells[lengths - 1, :, rows].transpose(0, 1)
+                h_steps.append(h_step)
+                c_steps.append(c_step)
+                h_last, c_last = h_step.mean(dim=0), c_step.mean(dim=0)
             h_n.append(h_last)
             c_n.append(c_last)
             stats.append(layer_stats)
@@ -527,13 +547,12 @@ class SpikingLSTM(StatsSource):
         output = layer_in if self.mode != "snn" else layer_in.mean(dim=1)  # [N, B, H]
         if self.batch_first:
             output = output.transpose(0, 1)
-        result = LSTMOutput(output, LSTMState(torch.stack(h_n), torch.stack(c_n)), tuple(stats))
+        step_state = LSTMState(torch.stack(h_steps), torch.stack(c_steps)) if h_steps else None
+        result = LSTMOutput(output, LSTMState(torch.stack(h_n), torch.stack(c_n)), tuple(stats), step_state)
         self._report_stats(result.stats)
         return result
 
     def _check_lengths(self, x: Tensor, lengths: Tensor) -> Tensor:
-        if self.mode == "snn":
-            raise NotImplementedError("lengths (right-padded sequences) is supported in ANN and hybrid modes, not in SNN mode")
         steps, batch = (x.shape[1], x.shape[0]) if self.batch_first else x.shape[:2]
         lengths = torch.as_tensor(lengths, device=x.device).long()
         if lengths.shape != (batch,) or lengths.min() < 1 or lengths.max() > steps:
@@ -590,12 +609,11 @@ class SpikingLSTM(StatsSource):
         stats = LayerStats(spikes, steps * hid, ac, mac, ann_ac, ann_mac, batch, t_steps, n_steps)
         return out.h, out.c, stats
 
-    def _snn_layer(
-        self, k: int, x: Tensor, direct: bool, h0: Tensor, c0: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor, LayerStats]:
-        """Spiking layer. ``x`` is analog ``[N, B, F]`` (direct) or spikes ``[N, T, B, F]``.
+    def _snn_layer(self, k: int, x: Tensor, direct: bool, h0: Tensor, c0: Tensor) -> tuple[Tensor, Tensor, LayerStats]:
+        """Spiking layer. ``x`` is analog ``[N, B, F]`` (direct) or spikes ``[N, T, B, F]``; ``h0``, ``c0``
+        are ``[B, H]`` (every step) or ``[T, B, H]`` (per step).
 
-        Returns spikes ``h [N, T, B, H]``, time-averaged final ``h`` and ``c`` (``[B, H]``) and stats.
+        Returns spikes ``h`` and cell states ``c``, each ``[N, T, B, H]``, and stats.
         """
         w_ih, w_hh_t, b = self._layer_weights(k)
         gate_neurons = self.neurons[k]
@@ -607,7 +625,7 @@ class SpikingLSTM(StatsSource):
             offset = _fused_offset(params, self.hidden_size)
             bias = offset if b is None else b + offset
             proj = torch.addmm(bias, x.reshape(-1, x.shape[-1]), w_ih.t()).view(*x.shape[:-1], bias.shape[0])
-            h_nt, c_last, counts = self._fused(proj, direct, w_hh_t, h0, c0, params, gate_neurons)
+            h_nt, c_nt, counts = self._fused(proj, direct, w_hh_t, h0, c0, params, gate_neurons)
         else:
             proj = x @ w_ih.t()
             if b is not None:
@@ -616,9 +634,9 @@ class SpikingLSTM(StatsSource):
             step = _compiled(_snn_step) if self.compile_mode == "step" else _snn_step
             if self.compile_mode == "full":
                 run = _compiled(run)
-            h_nt, c_last, counts = run(proj, direct, w_hh_t, h0, c0, params, gate_neurons.f.spike_grad, self.timesteps, step)
+            h_nt, c_nt, counts = run(proj, direct, w_hh_t, h0, c0, params, gate_neurons.f.spike_grad, self.timesteps, step)
         stats = self._snn_stats(x, direct, h_nt, counts, gate_neurons)
-        return h_nt, h_nt[-1].mean(dim=0), c_last.mean(dim=0), stats
+        return h_nt, c_nt, stats
 
     def _fused(
         self,
@@ -651,7 +669,7 @@ class SpikingLSTM(StatsSource):
             proj, w_hh_t, h0, c0, params.v_sig, params.leak_sig, v_g, leak_g, params.v_c, params.leak_c, cfg
         )
         counts = dict(zip(("i", "f", "o", "g", "tanh_c"), out.counts.unbind(0)))
-        return out.h, out.c_last, counts
+        return out.h, out.c, counts
 
     def _snn_stats(
         self, x: Tensor, direct: bool, h_nt: Tensor, counts: dict[str, Tensor], gate_neurons: GateNeurons
@@ -769,25 +787,29 @@ def _pipelined(
 
     Args:
         proj: input projections ``[N, B, 4H]`` (direct) or ``[N, T, B, 4H]`` (spike inputs).
+        h0, c0: ``[B, H]`` (element 0 reads it at every step) or ``[T, B, H]`` (one per step).
 
     Returns:
-        ``h`` spikes ``[N, T, B, H]``, the last element's ``c`` over its T steps ``[T, B, H]``, counts.
+        ``h`` spikes and ``c``, each ``[N, T, B, H]``, and the spike counts.
     """
     n_steps, batch, hid, t_max = proj.shape[0], proj.shape[-2], h0.shape[-1], timesteps
     # per-cell projections as a list: slicing one big tensor per step would make autograd allocate
     # (and zero-fill) a full-size gradient for every slice in the backward pass
     cells = proj.unbind(0) if direct else proj.reshape(n_steps * t_max, batch, 4 * hid).unbind(0)
-    hc_init = torch.cat([h0, c0], dim=-1).unsqueeze(0)
+    hc_init = torch.cat([h0, c0], dim=-1)
+    per_step = hc_init.dim() == 3
+    if not per_step:
+        hc_init = hc_init.unsqueeze(0)
     fresh = proj.new_zeros(1, batch, 5 * hid)
     mem, hc_prev = fresh[:0], hc_init[:0]
-    outs, order, c_last, counts = [], [], [], []
+    outs, order, counts = [], [], []
     for d in range(n_steps + t_max - 1):
         n_lo, n_hi = max(0, d - t_max + 1), min(d, n_steps - 1)
         drop = int(d >= t_max)  # element d - T finished last wavefront
         mem = torch.cat([mem[drop:], fresh]) if d < n_steps else mem[drop:]
         hc_in = hc_prev[: hc_prev.shape[0] - int(d >= n_steps)]
-        if d < t_max:  # element 0 reads the initial state at every one of its steps
-            hc_in = torch.cat([hc_init, hc_in])
+        if d < t_max:  # element 0 reads the initial state at its step d
+            hc_in = torch.cat([hc_init[d : d + 1] if per_step else hc_init, hc_in])
         if direct:
             x_proj = torch.stack(cells[n_lo : n_hi + 1])
         elif t_max == 1:
@@ -798,13 +820,10 @@ def _pipelined(
         counts.append(step_counts)
         outs.append(hc_prev)
         order.extend(n * t_max + (d - n) for n in range(n_lo, n_hi + 1))
-        if n_hi == n_steps - 1:
-            c_last.append(hc_prev[-1, :, hid:])
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))
-    h_all = torch.cat(outs)[..., :hid]
-    h_nt = h_all.index_select(0, inverse.to(proj.device)).view(n_steps, t_max, batch, hid)
-    return h_nt, torch.stack(c_last), _finish_counts(counts, hid)
+    hc = torch.cat(outs).index_select(0, inverse.to(proj.device)).view(n_steps, t_max, batch, 2 * hid)
+    return hc[..., :hid], hc[..., hid:], _finish_counts(counts, hid)
 
 
 def _sequential(
@@ -820,7 +839,8 @@ def _sequential(
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """Reference T*N schedule: for each element n, for each step t (same model as :func:`_pipelined`)."""
     batch, hid = proj.shape[-2], h0.shape[-1]
-    hc_prev = [torch.cat([h0, c0], dim=-1)] * timesteps
+    hc_init = torch.cat([h0, c0], dim=-1)
+    hc_prev = list(hc_init.unbind(0)) if hc_init.dim() == 3 else [hc_init] * timesteps
     counts, outs = [], []
     for proj_n in proj.unbind(0):
         mem = proj.new_zeros(batch, 5 * hid)
@@ -830,7 +850,7 @@ def _sequential(
             counts.append(step_counts)
         outs.append(torch.stack(hc_prev))
     hc = torch.stack(outs)
-    return hc[..., :hid], hc[-1, :, :, hid:], _finish_counts(counts, hid)
+    return hc[..., :hid], hc[..., hid:], _finish_counts(counts, hid)
 
 
 def spiking_layers(module: nn.Module) -> list[SpikingLSTM]:

@@ -206,8 +206,15 @@ def test_bad_state_shape() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(mode="ann"), dict(mode="ann", schedule="pipelined"), dict(mode="hybrid", cell="modified", timesteps=8, clamp_c=True)],
-    ids=["ann-fused", "ann-eager", "hybrid"],
+    [
+        dict(mode="ann"),
+        dict(mode="ann", schedule="pipelined"),
+        dict(mode="hybrid", cell="modified", timesteps=8, clamp_c=True),
+        dict(mode="snn", timesteps=3),
+        dict(mode="snn", timesteps=3, schedule="pipelined", clamp_c=True),
+        dict(mode="snn", timesteps=2, schedule="sequential", encoding="poisson"),
+    ],
+    ids=["ann-fused", "ann-eager", "hybrid", "snn-fused", "snn-pipelined", "snn-sequential-poisson"],
 )
 def test_lengths_give_each_sequence_its_unpadded_state(kwargs: dict) -> None:
     torch.manual_seed(0)
@@ -218,10 +225,17 @@ def test_lengths_give_each_sequence_its_unpadded_state(kwargs: dict) -> None:
         padded[b, : len(s)] = s + 0.5  # padding differs from the data
     batch = layer(padded, lengths=torch.tensor([5, 2, 4]))
     for b, s in enumerate(seqs):
+        torch.manual_seed(1)  # Poisson spikes: the same draws for row b alone
         alone = layer((s + 0.5).unsqueeze(0))
+        if kwargs.get("encoding") == "poisson":  # the draws differ with the batch: check shapes and finiteness
+            assert batch.step_state.h.shape == (2, 2, 3, 4) and torch.isfinite(batch.state.c).all()
+            continue
         torch.testing.assert_close(batch.output[b, : len(s)], alone.output[0])
         torch.testing.assert_close(batch.state.h[:, b], alone.state.h[:, 0])
         torch.testing.assert_close(batch.state.c[:, b], alone.state.c[:, 0])
+        if kwargs["mode"] == "snn":  # the per-step state too: [L, T, B, H]
+            torch.testing.assert_close(batch.step_state.h[:, :, b], alone.step_state.h[:, :, 0])
+            torch.testing.assert_close(batch.step_state.c[:, :, b], alone.step_state.c[:, :, 0])
 
 
 def test_lengths_are_checked() -> None:
@@ -230,5 +244,53 @@ def test_lengths_are_checked() -> None:
     with pytest.raises(ValueError, match=r"lengths must be \[batch=2\] integers in \[1, 5\]"):
         layer(x, lengths=torch.tensor([6, 1]))
     layer.mode = "snn"
-    with pytest.raises(NotImplementedError, match="ANN and hybrid modes"):
-        layer(x, lengths=torch.tensor([5, 1]))
+    with pytest.raises(ValueError, match="lengths must be"):
+        layer(x, lengths=torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(schedule="pipelined"),
+        dict(schedule="sequential"),
+        dict(schedule="pipelined", clamp_c=True),
+        dict(spiking_gates=("f", "o", "tanh_c"), leak=0.9),
+    ],
+    ids=["fused", "pipelined", "sequential", "pipelined-clamp", "analog-i-leaky"],
+)
+def test_step_state_continues_the_sequence_exactly(kwargs: dict) -> None:
+    """Running a sequence in two calls, the second starting from the first's step_state, gives the
+    same spikes, states and gradients as one call: a decoder can run token by token in SNN mode."""
+    torch.manual_seed(0)
+    layer = SpikingLSTM(3, 6, num_layers=2, mode="snn", timesteps=3, batch_first=True, **kwargs)
+    x = torch.randn(2, 7, 3, requires_grad=True)
+    whole = layer(x)
+    first = layer(x[:, :4])
+    rest = layer(x[:, 4:], tuple(first.step_state))
+    assert first.step_state.h.shape == (2, 3, 2, 6)  # [L, T, B, H]
+    torch.testing.assert_close(torch.cat([first.output, rest.output], dim=1), whole.output)
+    for a, b in zip(rest.step_state, whole.step_state):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(rest.state.h, whole.step_state.h.mean(1))
+    g_whole = torch.autograd.grad(whole.output.square().sum() + whole.step_state.c.sum(), [x, *layer.parameters()], allow_unused=True)
+    g_split = torch.autograd.grad(
+        first.output.square().sum() + rest.output.square().sum() + rest.step_state.c.sum(), [x, *layer.parameters()], allow_unused=True
+    )
+    for a, b in zip(g_whole, g_split):
+        if a is None:
+            assert b is None or not b.any()
+        else:
+            torch.testing.assert_close(a, b)
+
+
+def test_step_state_shapes_are_checked() -> None:
+    layer = SpikingLSTM(3, 4, mode="snn", timesteps=2)
+    x = torch.zeros(2, 5, 3)  # batch 2, 5 elements
+    with pytest.raises(ValueError, match=r"h0 must have shape \(1, 2, 4\) or, in SNN mode, \(1, 2, 2, 4\)"):
+        layer(x, (torch.zeros(1, 3, 2, 4), torch.zeros(1, 3, 2, 4)))  # T=3 state for a T=2 layer
+    with pytest.raises(ValueError, match="both"):
+        layer(x, (torch.zeros(1, 2, 2, 4), torch.zeros(1, 2, 4)))
+    layer.mode = "ann"
+    with pytest.raises(ValueError, match=r"h0 must have shape \(1, 2, 4\), got"):
+        layer(x, (torch.zeros(1, 2, 2, 4), torch.zeros(1, 2, 2, 4)))

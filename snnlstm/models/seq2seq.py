@@ -12,8 +12,12 @@ Decoder, per target position ``t`` (input feeding: the previous attentional outp
     p_t   = softmax(W_out o_t)
 
 Both LSTMs are :class:`~snnlstm.layers.SpikingLSTM` layers, so every cell type and every mode (``ann``,
-Ponghiran & Roy's ``hybrid``) applies to them. Shapes use ``B`` batch, ``S`` source and ``T`` target
-length, ``E`` embedding, ``H`` hidden, ``V`` vocabulary.
+Ponghiran & Roy's ``hybrid``, Datta et al.'s spiking ``snn``) applies to them. In ``snn`` mode the LSTM
+state carried from the encoder to the decoder and from token to token is the per-step state
+(``h`` spikes and ``c`` at each of the T SNN steps, ``[L, T_snn, B, H]``): the decoder then runs exactly
+as if the whole target were one pipelined sequence, one token per call; attention reads the encoder's
+spike rates. Shapes use ``B`` batch, ``S`` source and ``T`` target length, ``E`` embedding, ``H``
+hidden, ``V`` vocabulary.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from ..layers import SpikingLSTM
 
 class EncoderOutput(NamedTuple):
     """Attention memory ``out [B, S, H]``, its padding ``mask [B, S]`` (True on tokens) and the final
-    state ``(h, c)``, each ``[L, B, H]``."""
+    state ``(h, c)``, each ``[L, B, H]`` (``[L, T_snn, B, H]`` in SNN mode)."""
 
     out: Tensor
     mask: Tensor
@@ -37,7 +41,8 @@ class EncoderOutput(NamedTuple):
 
 
 class DecoderState(NamedTuple):
-    """LSTM state ``h, c [L, B, H]`` and the input feed ``feed [B, H]`` (the last attentional output)."""
+    """LSTM state ``h, c [L, B, H]`` (``[L, T_snn, B, H]`` in SNN mode) and the input feed ``feed [B, H]``
+    (the last attentional output)."""
 
     h: Tensor
     c: Tensor
@@ -108,11 +113,12 @@ class Seq2Seq(nn.Module):
         """Encode right-padded ``src [B, S]`` with its ``mask [B, S]``."""
         lengths = mask.sum(dim=1)
         result = self.encoder(self.src_embed(src), lengths=lengths)
-        return EncoderOutput(self.drop(result.output), mask, result.state.h, result.state.c)
+        h, c = result.state if result.step_state is None else result.step_state
+        return EncoderOutput(self.drop(result.output), mask, h, c)
 
     def initial_state(self, enc: EncoderOutput) -> DecoderState:
         """Decoder state before the first target token: the encoder's final state, zero input feed."""
-        return DecoderState(enc.h, enc.c, enc.h.new_zeros(enc.h.shape[1], self.hidden_size))
+        return DecoderState(enc.h, enc.c, enc.h.new_zeros(enc.h.shape[-2], self.hidden_size))
 
     def step(self, prev: Tensor, state: DecoderState, enc: EncoderOutput) -> tuple[Tensor, DecoderState]:
         """One target position: previous tokens ``[B]`` -> logits ``[B, V]`` and the new state."""
@@ -124,7 +130,8 @@ class Seq2Seq(nn.Module):
         x = torch.cat([self.tgt_embed(prev), state.feed], dim=1).unsqueeze(1)
         result = self.decoder(x, (state.h, state.c))
         out, _ = self.attention(result.output[:, 0], enc.out, enc.mask)
-        return DecoderState(result.state.h, result.state.c, self.drop(out))
+        h, c = result.state if result.step_state is None else result.step_state
+        return DecoderState(h, c, self.drop(out))
 
     def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher-forced logits ``[B, T, V]`` for decoder inputs ``tgt_in [B, T]``."""
@@ -139,7 +146,7 @@ class Seq2Seq(nn.Module):
 
 def reorder_state(state: DecoderState, index: Tensor) -> DecoderState:
     """The decoder state of the batch rows ``index`` (beam search bookkeeping)."""
-    return DecoderState(state.h.index_select(1, index), state.c.index_select(1, index), state.feed.index_select(0, index))
+    return DecoderState(state.h.index_select(-2, index), state.c.index_select(-2, index), state.feed.index_select(0, index))
 
 
 def repeat_encoder(enc: EncoderOutput, times: int) -> EncoderOutput:
@@ -147,6 +154,6 @@ def repeat_encoder(enc: EncoderOutput, times: int) -> EncoderOutput:
     return EncoderOutput(
         enc.out.repeat_interleave(times, dim=0),
         enc.mask.repeat_interleave(times, dim=0),
-        enc.h.repeat_interleave(times, dim=1),
-        enc.c.repeat_interleave(times, dim=1),
+        enc.h.repeat_interleave(times, dim=-2),
+        enc.c.repeat_interleave(times, dim=-2),
     )

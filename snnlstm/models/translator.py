@@ -4,7 +4,10 @@ Trains :class:`~snnlstm.models.seq2seq.Seq2Seq` with token-level cross-entropy (
 validates with greedy search and tests with beam search, scoring detokenised, BPE-removed output with
 sacreBLEU against the DataModule's references (:class:`~snnlstm.datamodules.ParallelText`). The test-time
 switch ``eval_mode``/``eval_timesteps`` runs the same checkpoint with both LSTMs as Ponghiran & Roy's
-hybrid cells (``hybrid``, T SNN steps per token) or non-spiking (``ann``).
+hybrid cells (``hybrid``, T SNN steps per token, T*S for the source), converted to Datta et al.'s
+spiking LSTMs (``snn``: IF gate neurons with the optimal bias shift and ternary tanh neurons, direct
+input, no SNN training; the encoder pipelined over T+S-1 steps, the decoder T steps per token) or
+non-spiking (``ann``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from .seq2seq import Seq2Seq
 __all__ = ["Translator"]
 
 SEARCHES: tuple[str, ...] = ("greedy", "beam")
-TRANSLATOR_EVAL_MODES: tuple[str, ...] = ("auto", "ann", "hybrid")
+TRANSLATOR_EVAL_MODES: tuple[str, ...] = ("auto", "ann", "hybrid", "snn")
 
 
 class Translator(LightningModule):
@@ -40,8 +43,9 @@ class Translator(LightningModule):
         beam_size: test-time beam (1 = greedy).
         length_penalty: ``alpha`` of the beam's length normalisation.
         max_len_a, max_len_b: at most ``a * source_length + b`` target tokens.
-        eval_mode: ``"auto"`` (as trained), ``"ann"`` or ``"hybrid"`` at test and predict time.
-        eval_timesteps: SNN time steps per token of the hybrid cells (None keeps the layers' own).
+        eval_mode: ``"auto"`` (as trained), ``"ann"``, ``"hybrid"`` (Ponghiran & Roy) or ``"snn"``
+            (Datta et al.'s conversion) at test and predict time.
+        eval_timesteps: SNN time steps per token of the hybrid or spiking cells (None keeps the layers' own).
 
     Raises:
         ValueError: an unknown option or an out-of-range value.
@@ -64,7 +68,7 @@ class Translator(LightningModule):
         length_penalty: float = 1.0,
         max_len_a: float = 1.2,
         max_len_b: int = 10,
-        eval_mode: Literal["auto", "ann", "hybrid"] = "auto",
+        eval_mode: Literal["auto", "ann", "hybrid", "snn"] = "auto",
         eval_timesteps: int | None = None,
     ) -> None:
         super().__init__()
@@ -156,8 +160,8 @@ class Translator(LightningModule):
         bleu, _ = self._bleu("val")
         self.log("val/bleu", bleu, prog_bar=True)
 
-    def on_test_start(self) -> None:
-        self._hyps = {}
+    def _apply_eval_mode(self) -> None:
+        """Switch both LSTMs to ``eval_mode``/``eval_timesteps``, remembering their own settings."""
         layers = self.lstm_layers()
         self._saved_modes = [(layer.mode, layer.timesteps) for layer in layers]
         hp = self.hparams
@@ -166,6 +170,16 @@ class Translator(LightningModule):
                 layer.mode = hp.eval_mode
             if hp.eval_timesteps is not None:
                 layer.timesteps = hp.eval_timesteps
+
+    def _restore_modes(self) -> None:
+        if self._saved_modes is not None:
+            for layer, (mode, timesteps) in zip(self.lstm_layers(), self._saved_modes):
+                layer.mode, layer.timesteps = mode, timesteps
+            self._saved_modes = None
+
+    def on_test_start(self) -> None:
+        self._hyps = {}
+        self._apply_eval_mode()
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._evaluate(batch, "test", beam=self.hparams.beam_size)
@@ -176,10 +190,13 @@ class Translator(LightningModule):
         self.log("test/bleu", bleu)
 
     def on_test_end(self) -> None:
-        if self._saved_modes is not None:
-            for layer, (mode, timesteps) in zip(self.lstm_layers(), self._saved_modes):
-                layer.mode, layer.timesteps = mode, timesteps
-            self._saved_modes = None
+        self._restore_modes()
+
+    def on_predict_start(self) -> None:
+        self._apply_eval_mode()
+
+    def on_predict_end(self) -> None:
+        self._restore_modes()
 
     def predict_step(self, batch: Any, batch_idx: int) -> list[str]:
         codec = self._data().codec

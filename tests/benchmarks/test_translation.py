@@ -33,20 +33,32 @@ def _checkpoint(tmp_path: Path, cell: str) -> tuple[str, str]:
     return path, str(root)
 
 
-def test_non_spiking_and_hybrid_rows_with_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_non_spiking_hybrid_and_datta_rows_with_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ckpt, root = _checkpoint(tmp_path, "modified")
     baseline, _ = _checkpoint(tmp_path, "baseline")
     out_csv, out_json = tmp_path / "results.csv", tmp_path / "report.json"
     main(["--ckpt", ckpt, "--baseline-ckpt", baseline, "--dataset", "iwslt14", "--data-dir", root, "--timesteps", "4",
-          "--subset", "3", "--samples", "2", "--out-csv", str(out_csv), "--out-json", str(out_json)])  # fmt: skip
+          "--datta-timesteps", "2", "3", "--subset", "3", "--samples", "2", "--out-csv", str(out_csv),
+          "--out-json", str(out_json)])  # fmt: skip
+    main(["--ckpt", ckpt, "--dataset", "iwslt14", "--data-dir", root, "--timesteps", "--datta-timesteps", "--beam", "1",
+          "--subset", "3", "--out-csv", str(out_csv), "--out-json", str(tmp_path / "greedy.json")])  # fmt: skip
     rows = read_results(out_csv)
     got = {(r["model"], r["method"], r["timesteps"], r["metric"]) for r in rows}
-    assert ("seq2seq8-modified", "ann-subset3", "1", "bleu") in got and ("seq2seq8-baseline", "ann-subset3", "1", "bleu") in got
-    assert {("seq2seq8-modified", "hybrid-subset3", "4", m) for m in ("bleu", "energy_ratio", "firing_rate")} <= got
+    assert ("seq2seq8-modified", "ann-beam2-subset3", "1", "bleu") in got and ("seq2seq8-baseline", "ann-beam2-subset3", "1", "bleu") in got
+    assert ("seq2seq8-modified", "ann-greedy-subset3", "1", "bleu") in got  # the greedy run did not overwrite the beam row
+    for method, t in (("hybrid-beam2-subset3", "4"), ("datta-convert-beam2-subset3", "2"), ("datta-convert-beam2-subset3", "3")):
+        assert {("seq2seq8-modified", method, t, m) for m in ("bleu", "energy_ratio", "energy_uj_per_sentence", "firing_rate")} <= got
+    energy = {(r["method"], r["timesteps"]): float(r["value"]) for r in rows if r["metric"] == "energy_uj_per_sentence"}
+    ratio = {(r["method"], r["timesteps"]): float(r["value"]) for r in rows if r["metric"] == "energy_ratio"}
+    ann = energy[("ann-beam2-subset3", "1")]
+    assert ann > 0 and energy[("datta-convert-beam2-subset3", "2")] > 0
+    assert ratio[("ann-beam2-subset3", "1")] == pytest.approx(1.0)
     assert all(r["task"] == "iwslt14-de-en" for r in rows)
     report = json.loads(out_json.read_text())
-    assert len(report["samples"]) == 2 and set(report["samples"][0]) == {"source", "reference", "non_spiking", "spiking"}
-    assert "hybrid" in capsys.readouterr().out
+    assert len(report["samples"]) == 2
+    assert set(report["samples"][0]) == {"source", "reference", "non_spiking", "hybrid_T4", "datta-convert_T3"}
+    out = capsys.readouterr().out
+    assert "hybrid" in out and "datta-convert" in out
 
 
 def test_hybrid_rows_need_the_modified_cell(tmp_path: Path) -> None:

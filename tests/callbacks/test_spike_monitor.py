@@ -174,6 +174,9 @@ def test_fit_stages_and_foreign_module(tmp_path: Path) -> None:
         ann = sum(got[f"spikes/{m}/energy/ann_pj_per_sample"] for m in ("encoder.rnn", "decoder"))
         snn = sum(got[f"spikes/{m}/energy/snn_pj_per_sample"] for m in ("encoder.rnn", "decoder"))
         assert got["energy_ratio"] == pytest.approx(ann / snn, rel=1e-5)
+        samples = got["spikes/decoder/count/samples"]
+        assert got["energy/snn_uj"] == pytest.approx(snn * samples * 1e-6, rel=1e-5)  # both modules see every sample
+        assert got["energy/ann_uj"] == pytest.approx(ann * samples * 1e-6, rel=1e-5)
         spikes = sum(got[f"spikes/{m}/count/spikes"] for m in ("encoder.rnn", "decoder"))
         steps = sum(got[f"spikes/{m}/count/neuron_steps"] for m in ("encoder.rnn", "decoder"))
         assert got["firing_rate"] == pytest.approx(spikes / steps, rel=1e-5)

@@ -54,9 +54,21 @@ def test_beam_of_one_is_greedy(cell: str) -> None:
     assert beam_search(net, src, mask, beam_size=1, max_len=7) == greedy_search(net, src, mask, max_len=7)
 
 
+@pytest.mark.parametrize("timesteps", [1, 3], ids=["T1", "T3"])
+def test_beam_of_one_is_greedy_in_snn_mode(timesteps: int) -> None:
+    """Datta-style spiking encoder/decoder: the per-step state ([L, T, B, H]) is reordered and
+    repeated along its batch dimension by the beam bookkeeping."""
+    net = _net(cell="modified", mode="snn", timesteps=timesteps).double()
+    src, mask = _batch()
+    enc = net.encode(src, mask)
+    assert enc.h.shape == (1, timesteps, 3, 8)  # the per-step state leaves the encoder
+    assert beam_search(net, src, mask, beam_size=1, max_len=7) == greedy_search(net, src, mask, max_len=7)
+
+
 @pytest.mark.parametrize("search", ["greedy", "beam"])
-def test_padding_does_not_change_translations(search: str) -> None:
-    net = _net(1)
+@pytest.mark.parametrize("mode", ["ann", "snn"])
+def test_padding_does_not_change_translations(search: str, mode: str) -> None:
+    net = _net(1) if mode == "ann" else _net(1, cell="modified", mode="snn", timesteps=3).double()
     src, mask = _batch()
     run = (lambda s, m: greedy_search(net, s, m, 6)) if search == "greedy" else (lambda s, m: beam_search(net, s, m, 3, 6))
     together = run(src, mask)
@@ -115,9 +127,31 @@ def test_hybrid_evaluation_of_a_modified_cell_translator(tmp_path: Path) -> None
     assert {layer.mode for layer in model.lstm_layers()} == {"ann"}  # restored after the test
 
 
+def test_snn_evaluation_of_a_modified_cell_translator(tmp_path: Path) -> None:
+    """Datta et al.'s conversion at test time: both LSTMs spike, energy and rates are reported, the
+    layers go back to ANN mode afterwards; predict uses the same switch."""
+    from snnlstm.callbacks import SpikeMonitor
+
+    dm = _data(tmp_path, test_subset=5)
+    dm.setup("test")
+    torch.manual_seed(0)
+    model = Translator(dm.src_vocab_size, dm.tgt_vocab_size, embed_dim=8, hidden_size=8, cell="modified", beam_size=2, eval_mode="snn", eval_timesteps=4)
+    seen: list[tuple[str, int]] = []
+    model.net.decoder.register_forward_pre_hook(lambda m, args: seen.append((m.mode, m.timesteps)))
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[SpikeMonitor(stages=["test"])])
+    result = trainer.test(model, datamodule=dm, verbose=False)[0]
+    assert set(seen) == {("snn", 4)}
+    assert 0.0 <= result["test/bleu"] <= 100.0
+    assert result["test/energy_ratio"] > 0 and 0 < result["test/firing_rate"] < 1
+    assert {layer.mode for layer in model.lstm_layers()} == {"ann"}
+    seen.clear()
+    trainer.predict(model, datamodule=dm)
+    assert set(seen) == {("snn", 4)} and model.net.encoder.mode == "ann"
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(optimizer="lbfgs"), "optimizer"), (dict(eval_mode="snn"), "eval_mode"), (dict(beam_size=0), "beam_size")],
+    [(dict(optimizer="lbfgs"), "optimizer"), (dict(eval_mode="spiking"), "eval_mode.*hybrid, snn"), (dict(beam_size=0), "beam_size")],
     ids=["optimizer", "eval_mode", "beam"],
 )
 def test_bad_arguments(kwargs: dict, match: str) -> None:
@@ -159,3 +193,25 @@ def test_cli_fit_test_predict_with_the_checkpoints_vocabulary(tmp_path: Path) ->
     cli_main(["predict", *common, "--ckpt_path", ckpt, "--data.predict_file", str(tmp_path / "in.txt"),
               "--trainer.callbacks+=snnlstm.callbacks.TranslationWriter", f"--trainer.callbacks.output={out}"])  # fmt: skip
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+
+
+@pytest.mark.parametrize("cell", ["modified", "baseline"], ids=["hard-thresholds", "calibrated"])
+def test_conversion_callback_fine_tunes_a_translator_as_a_spiking_lstm(tmp_path: Path, cell: str) -> None:
+    """Datta et al.'s school mid-training: the same ANNToSNNConversion callback as for the classifiers
+    converts both LSTMs (a standard-activation cell after calibrating its thresholds), the thresholds
+    and leaks join the optimizer, and the teacher-forced SNN training and decoding run."""
+    from snnlstm.callbacks import ANNToSNNConversion
+
+    dm = _data(tmp_path)
+    dm.setup("fit")
+    L.seed_everything(0)
+    model = Translator(dm.src_vocab_size, dm.tgt_vocab_size, embed_dim=8, hidden_size=8, cell=cell, optimizer="adam", lr=0.01, beam_size=2)
+    conversion = ANNToSNNConversion(epoch=1, timesteps=2, calibration_batches=2)
+    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1, callbacks=[conversion])
+    before = model.net.decoder.neurons[0].f.threshold.detach().clone()
+    trainer.fit(model, datamodule=dm)
+    assert conversion.converted and {layer.mode for layer in model.lstm_layers()} == {"snn"}
+    assert not torch.equal(model.net.decoder.neurons[0].f.threshold.detach(), before)  # thresholds were trained
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    result = trainer.test(model, datamodule=dm, verbose=False)[0]
+    assert 0.0 <= result["test/bleu"] <= 100.0
