@@ -170,16 +170,31 @@ class BucketBatchSampler(Sampler[list[int]]):
     batch order is shuffled; the permutation depends on ``seed`` and the epoch (:meth:`set_epoch`).
     Without shuffling the batches follow the sorted order.
 
+    Under data-parallel training (``num_replicas > 1``) every process draws the same permutation and
+    takes every ``num_replicas``-th batch from its ``rank`` on; the first batches are repeated where
+    needed so that every process gets the same number of batches (as ``DistributedSampler`` does).
+    Lightning cannot shard a custom batch sampler (it stops with a TypeError), so under DDP set
+    ``Trainer(use_distributed_sampler=False)`` (the translation config does): the training loader
+    then passes the world size and rank of ``torch.distributed`` (1 and 0 when it is not initialised).
+
     Args:
         lengths: length of every item.
         batch_size: items per batch (the last batch may be smaller).
         shuffle: reshuffle every epoch.
         seed: base seed of the shuffling.
+        num_replicas: processes sharing the batches (1: all of them here).
+        rank: this process's index in ``[0, num_replicas)``.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0) -> None:
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0, num_replicas: int = 1, rank: int = 0
+    ) -> None:
         check_int("batch_size", batch_size, minimum=1)
+        check_int("num_replicas", num_replicas, minimum=1)
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
         self.lengths, self.batch_size, self.shuffle, self.seed = list(lengths), batch_size, shuffle, seed
+        self.num_replicas, self.rank = num_replicas, rank
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -187,7 +202,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        batches = (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        return (batches + self.num_replicas - 1) // self.num_replicas
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = random.Random(self.seed * 100003 + self.epoch)
@@ -197,6 +213,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         if self.shuffle:
             rng.shuffle(batches)
             self.epoch += 1  # a fresh permutation next epoch even without set_epoch
+        if self.num_replicas > 1:
+            total = len(self) * self.num_replicas
+            batches = (batches * (total // max(len(batches), 1) + 1))[:total]  # pad by repeating
+            batches = batches[self.rank :: self.num_replicas]
         yield from batches
 
 
@@ -396,7 +416,12 @@ class ParallelText(LightningDataModule):
 
     def _loader(self, stage: str, shuffle: bool) -> DataLoader:
         data = self.encoded(stage)
-        sampler = BucketBatchSampler(data.lengths(), self.hparams.batch_size, shuffle, self.hparams.seed)
+        replicas, rank = 1, 0
+        if stage == "train" and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # training batches are sharded across processes; validation and test are decoded whole on
+            # every process so that each computes the corpus BLEU of the full split
+            replicas, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+        sampler = BucketBatchSampler(data.lengths(), self.hparams.batch_size, shuffle, self.hparams.seed, replicas, rank)
         return DataLoader(
             data,
             batch_sampler=sampler,

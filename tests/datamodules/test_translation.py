@@ -179,6 +179,21 @@ def test_bucket_sampler_groups_similar_lengths(shuffle: bool) -> None:
         assert len({tuple(e) for e in epochs}) > 1
 
 
+@pytest.mark.parametrize("n_items", [10, 9, 3], ids=["even", "padded", "fewer-batches-than-ranks"])
+def test_bucket_sampler_shards_batches_across_processes(n_items: int) -> None:
+    """Data-parallel ranks see disjoint batches of one shared permutation, equally many each."""
+    lengths = [(7 * i) % 11 for i in range(n_items)]
+    whole = list(BucketBatchSampler(lengths, 3, shuffle=True, seed=2))
+    shards = [list(BucketBatchSampler(lengths, 3, True, seed=2, num_replicas=2, rank=r)) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == len(BucketBatchSampler(lengths, 3, True, num_replicas=2, rank=1))
+    seen = [tuple(b) for shard in shards for b in shard]
+    assert {tuple(b) for b in whole} == set(seen)  # every batch is somewhere
+    if len(whole) % 2 == 0:
+        assert sorted(seen) == sorted(tuple(b) for b in whole)  # and only once when it divides evenly
+    with pytest.raises(ValueError, match="rank must be in"):
+        BucketBatchSampler(lengths, 3, True, num_replicas=2, rank=2)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
