@@ -215,3 +215,19 @@ def test_conversion_callback_fine_tunes_a_translator_as_a_spiking_lstm(tmp_path:
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
     result = trainer.test(model, datamodule=dm, verbose=False)[0]
     assert 0.0 <= result["test/bleu"] <= 100.0
+
+
+def test_hybrid_conversion_callback_switches_a_translator_at_test_time(tmp_path: Path) -> None:
+    """Ponghiran & Roy's school through the same callback: with no epoch or step it converts both
+    LSTMs to hybrid cells when test starts, as their reference does."""
+    from snnlstm.callbacks import ANNToSNNConversion
+
+    dm = _data(tmp_path, test_subset=4)
+    dm.setup("test")
+    torch.manual_seed(0)
+    model = Translator(dm.src_vocab_size, dm.tgt_vocab_size, embed_dim=8, hidden_size=8, cell="modified", beam_size=1)
+    conversion = ANNToSNNConversion(epoch=None, method="hybrid", timesteps=4)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[conversion])
+    result = trainer.test(model, datamodule=dm, verbose=False)[0]
+    assert conversion.converted and {(layer.mode, layer.timesteps) for layer in model.lstm_layers()} == {("hybrid", 4)}
+    assert 0.0 <= result["test/bleu"] <= 100.0
