@@ -88,6 +88,11 @@ class LSTMOutput(NamedTuple):
     stats: SpikeStats
     step_state: LSTMState | None = None
 
+    @property
+    def carry(self) -> LSTMState:
+        """The state that continues this sequence in a next call: ``step_state`` in SNN mode, else ``state``."""
+        return self.state if self.step_state is None else self.step_state
+
 
 def check_spiking_gates(spiking_gates: Sequence[str]) -> frozenset[str]:
     """Validate a selective-conversion gate set and return it as a frozenset.

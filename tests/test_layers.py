@@ -224,6 +224,7 @@ def test_lengths_give_each_sequence_its_unpadded_state(kwargs: dict) -> None:
     for b, s in enumerate(seqs):
         padded[b, : len(s)] = s + 0.5  # padding differs from the data
     batch = layer(padded, lengths=torch.tensor([5, 2, 4]))
+    assert batch.carry is (batch.step_state if kwargs["mode"] == "snn" else batch.state)
     for b, s in enumerate(seqs):
         torch.manual_seed(1)  # Poisson spikes: the same draws for row b alone
         alone = layer((s + 0.5).unsqueeze(0))
@@ -267,7 +268,8 @@ def test_step_state_continues_the_sequence_exactly(kwargs: dict) -> None:
     x = torch.randn(2, 7, 3, requires_grad=True)
     whole = layer(x)
     first = layer(x[:, :4])
-    rest = layer(x[:, 4:], tuple(first.step_state))
+    rest = layer(x[:, 4:], first.carry)
+    assert first.carry is first.step_state
     assert first.step_state.h.shape == (2, 3, 2, 6)  # [L, T, B, H]
     torch.testing.assert_close(torch.cat([first.output, rest.output], dim=1), whole.output)
     for a, b in zip(rest.step_state, whole.step_state):

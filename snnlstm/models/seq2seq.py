@@ -113,8 +113,7 @@ class Seq2Seq(nn.Module):
         """Encode right-padded ``src [B, S]`` with its ``mask [B, S]``."""
         lengths = mask.sum(dim=1)
         result = self.encoder(self.src_embed(src), lengths=lengths)
-        h, c = result.state if result.step_state is None else result.step_state
-        return EncoderOutput(self.drop(result.output), mask, h, c)
+        return EncoderOutput(self.drop(result.output), mask, *result.carry)
 
     def initial_state(self, enc: EncoderOutput) -> DecoderState:
         """Decoder state before the first target token: the encoder's final state, zero input feed."""
@@ -130,8 +129,7 @@ class Seq2Seq(nn.Module):
         x = torch.cat([self.tgt_embed(prev), state.feed], dim=1).unsqueeze(1)
         result = self.decoder(x, (state.h, state.c))
         out, _ = self.attention(result.output[:, 0], enc.out, enc.mask)
-        h, c = result.state if result.step_state is None else result.step_state
-        return DecoderState(h, c, self.drop(out))
+        return DecoderState(*result.carry, self.drop(out))
 
     def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher-forced logits ``[B, T, V]`` for decoder inputs ``tgt_in [B, T]``."""

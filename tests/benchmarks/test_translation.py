@@ -67,3 +67,6 @@ def test_hybrid_rows_need_the_modified_cell(tmp_path: Path) -> None:
         main(["--ckpt", ckpt, "--dataset", "iwslt14", "--data-dir", root, "--timesteps", "4", "--out-csv", ""])
     with pytest.raises(SystemExit):
         main(["--ckpt", str(tmp_path / "missing.ckpt"), "--out-csv", ""])
+    for bad in (["--beam", "0"], ["--datta-timesteps", "0"]):
+        with pytest.raises(SystemExit):
+            main(["--ckpt", ckpt, "--dataset", "iwslt14", "--data-dir", root, "--out-csv", "", *bad])
