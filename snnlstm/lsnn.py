@@ -90,6 +90,9 @@ class LSNN(StatsSource):
         bias: add a trainable bias current per neuron.
         schedule: ``fused`` runs the time loop in C++ (:mod:`snnlstm.fused_lsnn`; CPU, float32/64,
             ``ahp`` form with the triangular surrogate, else the eager loop), ``eager`` the Python loop.
+        readout_size: number of leaky readout neurons C the population's spikes drive (e.g. a
+            :class:`LeakyReadout` of C classes); counted in the synaptic operations (each spike
+            fans out to them, each readout membrane updates once per step). 0: no readout counted.
 
     Inputs: ``x`` ``[B, N, F]``; optional :class:`LSNNState`.
     Outputs: :class:`LSNNOutput`.
@@ -117,6 +120,7 @@ class LSNN(StatsSource):
         recurrent_gain: float = 1.0,
         bias: bool = False,
         schedule: Literal["fused", "eager"] = "fused",
+        readout_size: int = 0,
     ) -> None:
         super().__init__()
         if schedule not in SCHEDULES:
@@ -125,6 +129,7 @@ class LSNN(StatsSource):
         _count("n_lif", n_lif, 0)
         _count("n_ahp", n_ahp, 0)
         _count("n_inhibitory", n_inhibitory, 0)
+        _count("readout_size", readout_size, 0)
         if n_lif + n_ahp < 1:
             raise ValueError("the LSNN needs at least one neuron: n_lif + n_ahp >= 1")
         if n_inhibitory > n_lif:
@@ -140,6 +145,7 @@ class LSNN(StatsSource):
                 raise ValueError(f"{name} must be >= 0, got {gain!r}")
         self.input_size, self.n_lif, self.n_ahp = input_size, n_lif, n_ahp
         self.hidden_size = n_lif + n_ahp
+        self.readout_size = readout_size
         self.num_layers = 1
         self.n_inhibitory, self.sign_constraints = n_inhibitory, bool(sign_constraints)
         self.neuron_form = neuron_form
@@ -247,26 +253,29 @@ class LSNN(StatsSource):
     def _stats(self, x: Tensor, spikes: Tensor) -> LayerStats:
         """Spike counts per population and the synaptic operations of this forward.
 
-        Operation model per sample: each recurrent spike is ``K - 1`` accumulates (its fan-out); a
-        binary input (spikes) costs ``K`` accumulates per input spike, an analog one ``F * K``
-        multiply-accumulates per step; every neuron update is one MAC (leak) plus, for an AHP
-        neuron, one MAC for its AHP current. The iso-architecture non-spiking reference is an LSTM
-        with ``K`` units on the same input (``4K(F + K) + 3K`` MAC and ``5K`` AC per step).
+        Operation model per sample (K neurons, F inputs, C = ``readout_size`` readout neurons): each
+        recurrent spike is ``K - 1 + C`` accumulates (its fan-out to the other neurons and the
+        readout); a binary input (spikes) costs ``K`` accumulates per input spike, an analog one
+        ``F * K`` multiply-accumulates per step; every neuron update is one MAC (leak) plus, for an
+        AHP neuron, one MAC for its AHP current, and every readout membrane one MAC (leak) per step.
+        The iso-architecture non-spiking reference is an LSTM with ``K`` units on the same input
+        (``4K(F + K) + 3K`` MAC and ``5K`` AC per step) whose last ``h`` feeds a linear head of C
+        outputs (``C * K`` MAC and ``C`` AC per sample).
         """
         batch, n_steps, features = x.shape
-        k, steps = self.hidden_size, batch * n_steps
+        k, c, steps = self.hidden_size, self.readout_size, batch * n_steps
         lif_spikes = spikes[..., : self.n_lif].sum()
         ahp_spikes = spikes[..., self.n_lif :].sum()
         binary = bool(((x == 0) | (x == 1)).all())
-        ac = (lif_spikes + ahp_spikes) * (k - 1)
+        ac = (lif_spikes + ahp_spikes) * (k - 1 + c)
         in_mac = 0.0
         if binary:
             ac = ac + x.sum() * k
         else:
             in_mac = float(steps * features * k)
-        mac = spikes.new_tensor(in_mac + steps * (k + self.n_ahp))
-        ann_mac = float(steps * (4 * k * (features + k) + 3 * k))
-        ann_ac = float(steps * 5 * k)
+        mac = spikes.new_tensor(in_mac + steps * (k + self.n_ahp + c))
+        ann_mac = float(steps * (4 * k * (features + k) + 3 * k) + batch * c * k)
+        ann_ac = float(steps * 5 * k + batch * c)
         spike_counts: dict[str, Tensor] = {}
         if self.n_lif:
             spike_counts["lif"] = lif_spikes
@@ -289,6 +298,7 @@ class LSNN(StatsSource):
         return (
             f"{self.input_size}, n_lif={self.n_lif}, n_ahp={self.n_ahp}, n_inhibitory={self.n_inhibitory}, "
             f"sign_constraints={self.sign_constraints}, neuron_form={self.neuron_form}, schedule={self.schedule}"
+            + (f", readout_size={self.readout_size}" if self.readout_size else "")
         )
 
 

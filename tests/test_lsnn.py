@@ -71,15 +71,22 @@ def test_recurrent_weights_have_no_self_connections_and_dale_signs() -> None:
     assert torch.all(w[:, :4][off[:, :4]] >= 0) and torch.all(w[:, 6:][off[:, 6:]] >= 0)
 
 
-def test_stats_count_spikes_per_population_and_synops() -> None:
-    layer = LSNN(3, n_lif=4, n_ahp=2, input_gain=4.0, beta=10.0)
+@pytest.mark.parametrize("readout", [0, 10], ids=["no-readout", "readout10"])
+def test_stats_count_spikes_per_population_and_synops(readout: int) -> None:
+    layer = LSNN(3, n_lif=4, n_ahp=2, input_gain=4.0, beta=10.0, readout_size=readout)
     x = (torch.rand(2, 30, 3) < 0.3).float()  # binary input: accumulates per input spike
     out = layer(x)
     (stats,) = out.stats
     assert float(stats.spikes["lif"]) == out.output[..., :4].sum().item()
     assert float(stats.spikes["ahp"]) == out.output[..., 4:].sum().item()
     assert stats.population_steps == {"lif": 2 * 30 * 4, "ahp": 2 * 30 * 2}
-    assert float(stats.ac) == out.output.sum().item() * 5 + x.sum().item() * 6
+    # each spike fans out to the 5 other neurons and the readout; each input spike to all 6 neurons
+    assert float(stats.ac) == out.output.sum().item() * (5 + readout) + x.sum().item() * 6
+    # leak of every neuron, the AHP current of the 2 AHP neurons and the readout membranes, per step
+    assert float(stats.mac) == 2 * 30 * (6 + 2 + readout)
+    # iso LSTM(6) per step, plus its linear head of `readout` outputs on the last h
+    assert stats.ann_mac == 2 * 30 * (4 * 6 * (3 + 6) + 3 * 6) + 2 * readout * 6
+    assert stats.ann_ac == 2 * 30 * 5 * 6 + 2 * readout
     keys = spike_stats(out.stats)
     assert keys["l0.ahp/rate"].item() == pytest.approx(out.output[..., 4:].mean().item())
     assert keys["rate"].item() == pytest.approx(out.output.mean().item())
@@ -124,8 +131,9 @@ def test_readout_closed_form_equals_the_leaky_loop() -> None:
         ({"schedule": "cuda"}, "allowed: fused, eager"),
         ({"tau_a": 0.0}, "tau_a must be a time constant"),
         ({"beta": -1.0}, "beta"),
+        ({"readout_size": -2}, "readout_size must be an integer >= 0"),
     ],
-    ids=["negative_count", "empty", "inhibitory_without_signs", "too_many_inhibitory", "form", "schedule", "tau_a", "beta"],
+    ids=["negative_count", "empty", "inhibitory_without_signs", "too_many_inhibitory", "form", "schedule", "tau_a", "beta", "readout_size"],
 )
 def test_bad_settings_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -116,6 +116,7 @@ class LSNNClassifier(ClassifierBase):
             gamma=gamma,
             input_gain=input_gain,
             recurrent_gain=recurrent_gain,
+            readout_size=num_classes,  # the readout's synaptic operations count in the SynOps
         )
         self.readout = LeakyReadout(self.lsnn.hidden_size, num_classes, tau_out)
         self._init_metrics(num_classes)
