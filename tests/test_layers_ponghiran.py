@@ -34,6 +34,21 @@ def test_shared_bias_orthogonal_init_forget_bias_one(cell: str) -> None:
             torch.testing.assert_close(block.T @ block, torch.eye(fan_in), atol=1e-5, rtol=0)
 
 
+def test_forget_bias_two_starts_the_modified_forget_gate_saturated() -> None:
+    """forget_bias sets only the forget block of the shared bias; at 2 the modified forget gate
+    clamp((z+2)/4, 0, 1) is 1 for any non-negative input drive, so c is carried unchanged."""
+    layer = _layer(forget_bias=2.0, num_layers=2)
+    for k in range(2):
+        assert torch.equal(getattr(layer, f"bias_ih_l{k}").detach(), torch.tensor([0.0] * 5 + [2.0] * 5 + [0.0] * 10))
+    with torch.no_grad():
+        layer.weight_ih_l0.zero_()
+        layer.weight_hh_l0.zero_()
+        layer.bias_ih_l0[:5] = -2.0  # input gate closed: c only carries the initial state
+    c0 = torch.rand(2, 4, 5) * 2 - 1
+    out = layer(_x(), (torch.zeros(2, 4, 5), c0))
+    torch.testing.assert_close(out.state.c[0], c0[0])  # layer 0: f = 1 at every step
+
+
 @pytest.mark.parametrize("clamp_c", [False, True], ids=["free-c", "clamped-c"])
 def test_modified_cell_layer_matches_the_pure_cell(clamp_c: bool) -> None:
     layer = _layer(clamp_c=clamp_c)
@@ -65,8 +80,13 @@ def test_baseline_cell_matches_torch_lstm() -> None:
         ({"cell": "baseline", "v_tanh_pos": 3.0}, "cell='baseline' fixes"),
         ({"cell": "lstm", "mode": "hybrid"}, "train it with cell='modified'"),
         ({"cell": "baseline", "mode": "hybrid"}, "train it with cell='modified'"),
+        ({"cell": "lstm", "forget_bias": 2.0}, "forget_bias=2.0 applies to the shared-bias cells"),
+        ({"cell": "modified", "forget_bias": float("nan")}, "forget_bias must be a finite number"),
     ],
-    ids=["unknown-cell", "modified-with-standard", "baseline-with-threshold", "hybrid-needs-modified", "hybrid-baseline"],
+    ids=[
+        "unknown-cell", "modified-with-standard", "baseline-with-threshold", "hybrid-needs-modified", "hybrid-baseline",
+        "forget-bias-on-lstm", "forget-bias-nan",
+    ],
 )
 def test_bad_cell_settings(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

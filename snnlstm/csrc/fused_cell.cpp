@@ -533,6 +533,85 @@ torch::Tensor hybrid_generator(torch::Tensor values, int64_t steps, double scale
   return spikes;
 }
 
+// One input element of the hybrid cell, event-driven (hybrid.py, hybrid_cell_step): the signed
+// generators of values [M, F] (closed form of hybrid_generator) drive, spike by spike, the integer
+// synapses weight_t [F, 4H] (the quantised [W_ih, W_hh] transposed) into the gate neurons of
+// hybrid_gate_counts, whose current starts each step at bias [4H]. Only the rows of weight_t of the
+// inputs that spiked are added, and no [T, M, 4H] current is stored. Currents are integer sums below
+// 2^24, so float32 holds them exactly and the counts equal the dense path's (generator, matmul,
+// hybrid_gate_counts). Returns {gate counts [M, 4H] (c~ signed), generator spikes per row [M]}.
+std::vector<torch::Tensor> hybrid_element_counts(torch::Tensor values, torch::Tensor weight_t, torch::Tensor bias,
+                                                 int64_t steps, double gen_threshold, double gate_threshold,
+                                                 double cand_threshold, double start) {
+  TORCH_CHECK(values.dim() == 2 && values.is_contiguous() && values.scalar_type() == torch::kFloat32,
+              "values must be a contiguous float32 [M, F] tensor");
+  TORCH_CHECK(weight_t.dim() == 2 && weight_t.is_contiguous() && weight_t.scalar_type() == torch::kFloat32 &&
+                  weight_t.size(0) == values.size(1),
+              "weight_t must be a contiguous float32 [F, 4H] tensor with F = values.size(1)");
+  TORCH_CHECK(bias.dim() == 1 && bias.is_contiguous() && bias.scalar_type() == torch::kFloat32 &&
+                  bias.size(0) == weight_t.size(1),
+              "bias must be a contiguous float32 [4H] tensor");
+  TORCH_CHECK(steps >= 1, "steps must be >= 1, got ", steps);
+  const int64_t m_rows = values.size(0), features = values.size(1), width = weight_t.size(1);
+  TORCH_CHECK(width % 4 == 0, "weight_t must have 4H columns, got ", width);
+  const int64_t hidden = width / 4;
+  auto counts = torch::zeros({m_rows, width}, values.options());
+  auto in_spikes = torch::zeros({m_rows}, values.options());
+  const float* val = values.data_ptr<float>();
+  const float* wt = weight_t.data_ptr<float>();
+  const float* b = bias.data_ptr<float>();
+  float* out = counts.data_ptr<float>();
+  float* out_in = in_spikes.data_ptr<float>();
+  const float sc = static_cast<float>(gen_threshold), gth = static_cast<float>(gate_threshold);
+  const float cth = static_cast<float>(cand_threshold), v0 = static_cast<float>(start);
+  at::parallel_for(0, m_rows, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> mag(features), sign(features), fired(features), cur(width), v(width + hidden), th(width);
+    for (int64_t j = 0; j < width; ++j) th[j] = (j >= 2 * hidden && j < 3 * hidden) ? cth : gth;
+    for (int64_t m = begin; m < end; ++m) {
+      const float* row_v = val + m * features;
+      for (int64_t k = 0; k < features; ++k) {
+        const float u = std::nearbyint(sc * row_v[k]);
+        mag[k] = std::fabs(u);
+        sign[k] = u > 0.f ? 1.f : (u < 0.f ? -1.f : 0.f);
+        fired[k] = 0.f;
+      }
+      std::fill(v.begin(), v.end(), v0);
+      float* cnt = out + m * width;
+      float* vneg = v.data() + width;
+      float n_in = 0.f;
+      for (int64_t t = 1; t <= steps; ++t) {
+        std::copy(b, b + width, cur.begin());
+        const float tf = static_cast<float>(t);
+        for (int64_t k = 0; k < features; ++k) {
+          if (mag[k] == 0.f) continue;
+          const float now = std::min(tf, std::floor(tf * mag[k] / sc));
+          if (now == fired[k]) continue;
+          const float spike = sign[k] * (now - fired[k]);  // +-1 (the generator fires at most once a step)
+          fired[k] = now;
+          const float* w = wt + k * width;
+          float* c = cur.data();
+          for (int64_t j = 0; j < width; ++j) c[j] += spike * w[j];
+          n_in += std::fabs(spike);
+        }
+        for (int64_t j = 0; j < width; ++j) {  // i, f, o and the V+ membrane of c~
+          const float x = v[j] + cur[j];
+          const float fire = x > th[j] ? 1.f : 0.f;
+          v[j] = x - th[j] * fire;
+          cnt[j] += fire;
+        }
+        for (int64_t j = 0; j < hidden; ++j) {  // the V- membrane of c~
+          const float x = vneg[j] - cur[2 * hidden + j];
+          const float fire = x > cth ? 1.f : 0.f;
+          vneg[j] = x - cth * fire;
+          cnt[2 * hidden + j] -= fire;
+        }
+      }
+      out_in[m] = n_in;
+    }
+  });
+  return {counts, in_spikes};
+}
+
 // non-spiking layer kernels, defined in ann_layer.cpp
 std::vector<torch::Tensor> ann_layer_forward(torch::Tensor z, torch::Tensor w_hh_t, torch::Tensor h0,
                                              torch::Tensor c0, bool standard, double v_sig, double vp, double vn,
@@ -561,4 +640,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cell_backward", &cell_backward, "fused spiking LSTM cell, one wavefront, backward");
   m.def("hybrid_generator", &hybrid_generator, "hybrid cell signed input spike generator over T steps");
   m.def("hybrid_gate_counts", &hybrid_gate_counts, "hybrid cell gate spike counts over T steps");
+  m.def("hybrid_element_counts", &hybrid_element_counts, "hybrid cell, one input element over T steps, event-driven");
 }

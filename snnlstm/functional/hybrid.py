@@ -248,7 +248,9 @@ def hybrid_cell_step(
     """One input element of the hybrid analog-spiking cell (``timesteps`` SNN steps).
 
     ``[x; h]`` goes through the spike generator, its spikes through the integer synapses
-    (``current_t = W' s_t + b'``, one matmul for all T steps) into the gate neurons; the rates
+    (``current_t = W' s_t + b'``) into the gate neurons (on the CPU in float32 one event-driven C++
+    pass adds only the synapse rows of the inputs that spiked; otherwise one matmul for all T steps,
+    with the same integer sums, so the same counts); the rates
     ``ī, f̄, c̄, ō`` then update ``c' = f̄ c + ī c̄`` and ``h' = ō clamp(c'/2, -1, 1)`` in analog.
 
     Args:
@@ -263,11 +265,22 @@ def hybrid_cell_step(
     Returns:
         :class:`HybridCellOutput`; ``h``, ``c`` ``[B, H]``.
     """
-    spikes = generator_spike_train(torch.cat([x, h_prev], dim=-1), timesteps)  # [T, B, I + H]
-    rates = hybrid_gate_rates(torch.addmm(bias_q, spikes.flatten(0, 1), weight_q.t()).view(*spikes.shape[:-1], -1))
+    values = torch.cat([x, h_prev], dim=-1)
+    kernels = _hybrid_kernels(values)
+    if kernels is not None and values.dim() == 2 and weight_q.dtype == bias_q.dtype == torch.float32:
+        # event-driven: only the synapses of the inputs that spiked, no [T, B, 4H] current
+        counts, input_spikes = kernels.hybrid_element_counts(
+            values.contiguous(), weight_q.t().contiguous(), bias_q.contiguous(), timesteps,
+            float(GEN_THRESHOLD), float(GATE_THRESHOLD), float(CAND_THRESHOLD), float(MEMBRANE_START),
+        )
+        rates = counts / timesteps
+    else:
+        spikes = generator_spike_train(values, timesteps)  # [T, B, I + H]
+        rates = hybrid_gate_rates(torch.addmm(bias_q, spikes.flatten(0, 1), weight_q.t()).view(*spikes.shape[:-1], -1))
+        input_spikes = spikes.abs().sum(dim=(0, -1))
     i, f, g, o = rates.chunk(4, dim=-1)
     h, c = _cell_update(i, f, g, o, c_prev, clamp_c)
-    return HybridCellOutput(h, c, rates, spikes.abs().sum(dim=(0, -1)))
+    return HybridCellOutput(h, c, rates, input_spikes)
 
 
 class HybridSequenceOutput(NamedTuple):

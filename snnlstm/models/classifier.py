@@ -34,7 +34,7 @@ class SequenceClassifier(ClassifierBase):
             Roy's reference drops out only the outputs fed to a next layer, so their configs set 0.
         activation, mode, timesteps, spiking_gates, encoding, bias_shift, leak, learn_threshold,
             learn_leak, surrogate, gamma, v_sig, v_tanh_pos, v_tanh_neg, schedule, compile, cell,
-            clamp_c: see :class:`snnlstm.layers.SpikingLSTM` (``cell: modified`` / ``baseline`` are
+            clamp_c, forget_bias: see :class:`snnlstm.layers.SpikingLSTM` (``cell: modified`` / ``baseline`` are
             Ponghiran & Roy's ModifiedLSTMCell and BaselineLSTMCell).
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate of the weights.
@@ -78,6 +78,7 @@ class SequenceClassifier(ClassifierBase):
         compile: Literal["none", "step", "full"] | bool = "none",  # bool: checkpoints from before the modes
         cell: Literal["lstm", "modified", "baseline"] = "lstm",
         clamp_c: bool = False,
+        forget_bias: float = 1.0,
         optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam",
         lr: float = 1e-3,
         spiking_lr: float | None = None,
@@ -121,6 +122,7 @@ class SequenceClassifier(ClassifierBase):
             compile=compile,
             cell=cell,
             clamp_c=clamp_c,
+            forget_bias=forget_bias,
         )
         # the Dropout module exists whenever dropout > 0 (even at p = 0) so the head's parameter names
         # do not depend on head_dropout (checkpoints load either way)

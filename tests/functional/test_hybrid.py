@@ -105,6 +105,28 @@ def test_if_gate_rates_approach_modified_activations(timesteps: int) -> None:
     assert ((signed / timesteps - modified_tanh(z)).abs() <= 1.0 / timesteps).all()
 
 
+@pytest.mark.parametrize("timesteps", [1, 13, 200], ids=lambda t: f"T{t}")
+def test_event_driven_cell_counts_like_the_dense_path(timesteps: int) -> None:
+    """The CPU kernel adds only the synapse rows of the inputs that spiked; the counts, input spikes,
+    h and c equal the dense path's (generator train, one matmul, gate counter) exactly."""
+    gen = torch.Generator().manual_seed(3)
+    batch, inputs, hidden = 7, 5, 6
+    wq = quantize_weight((torch.rand(4 * hidden, inputs + hidden, generator=gen) - 0.5) * 2.5)
+    bq = quantize_bias((torch.rand(4 * hidden, generator=gen) - 0.5) * 2)
+    x = torch.rand(batch, inputs, generator=gen) * 3 - 1.5  # beyond +-1 too: one spike a step
+    x[0, :3] = torch.tensor([0.0, 1 / 2048, 1.0])
+    h_prev = torch.rand(batch, hidden, generator=gen) * 2 - 1
+    c_prev = torch.rand(batch, hidden, generator=gen) * 2 - 1
+    out = hybrid_cell_step(x, h_prev, c_prev, wq, bq, timesteps, clamp_c=True)
+    spikes = generator_spike_train(torch.cat([x, h_prev], -1), timesteps)
+    rates = hybrid._hybrid_gate_rates_loop(torch.addmm(bq, spikes.flatten(0, 1), wq.t()).view(timesteps, batch, -1))
+    assert torch.equal(out.rates, rates)
+    assert torch.equal(out.input_spikes, spikes.abs().sum(dim=(0, -1)))
+    ref = hybrid_cell_step(x.double(), h_prev.double(), c_prev.double(), wq.double(), bq.double(), timesteps, clamp_c=True)
+    torch.testing.assert_close(out.h.double(), ref.h)  # float64 takes the dense path
+    torch.testing.assert_close(out.c.double(), ref.c)
+
+
 def test_hybrid_cell_approaches_modified_cell() -> None:
     gen = torch.Generator().manual_seed(0)
     batch, inputs, hidden = 16, 6, 5
