@@ -229,6 +229,10 @@ class SpikingLSTM(StatsSource):
             forget gate at its saturation ``f = 1`` (perfect memory), which long sequences such as
             pixel-wise MNIST need to pass gradients back over hundreds of steps. ``cell="lstm"`` keeps
             ``nn.LSTM``'s init and takes only the default.
+        input_bias: initial input-gate bias of the shared-bias cells (theirs: 0). With a saturated forget
+            gate a negative input bias (e.g. -1, ``i = 0.25`` at init for the modified cell) keeps the cell
+            from integrating the background drive into the ``[-1, 1]`` clamp of ``c`` (chrono-style init:
+            remember by default, write only on strong input).
         schedule: how SNN mode runs the T+N-1 wavefront: ``"fused"`` (default; one autograd node per
             layer with a hand-written backward pass and fused C++ CPU kernels per wavefront, see
             :mod:`snnlstm.fused`), ``"pipelined"`` (the same wavefront through autograd, one step
@@ -275,16 +279,18 @@ class SpikingLSTM(StatsSource):
         cell: Cell = "lstm",
         clamp_c: bool = False,
         forget_bias: float = 1.0,
+        input_bias: float = 0.0,
     ) -> None:
         super().__init__()
         _check_choice("cell", cell, CELLS)
-        if not math.isfinite(forget_bias):
-            raise ValueError(f"forget_bias must be a finite number, got {forget_bias!r}")
-        if cell == "lstm" and forget_bias != 1.0:
-            raise ValueError(
-                f"forget_bias={forget_bias} applies to the shared-bias cells ('modified', 'baseline'); "
-                "cell='lstm' keeps nn.LSTM's uniform init: leave forget_bias at 1.0 or choose another cell"
-            )
+        for name, value, default in (("forget_bias", forget_bias, 1.0), ("input_bias", input_bias, 0.0)):
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+            if cell == "lstm" and value != default:
+                raise ValueError(
+                    f"{name}={value} applies to the shared-bias cells ('modified', 'baseline'); "
+                    f"cell='lstm' keeps nn.LSTM's uniform init: leave {name} at {default} or choose another cell"
+                )
         if cell != "lstm":
             given = (activation, float(v_sig), float(v_tanh_pos), float(v_tanh_neg))
             if given not in (_DEFAULT_ACTIVATION, _CELL_ACTIVATIONS[cell]):
@@ -322,6 +328,7 @@ class SpikingLSTM(StatsSource):
         self.cell = cell
         self.clamp_c = bool(clamp_c)
         self.forget_bias = float(forget_bias)
+        self.input_bias = float(input_bias)
         if isinstance(compile, bool):  # checkpoints written before the modes existed stored a bool
             compile = "step" if compile else "none"
         _check_choice("compile", compile, COMPILE_MODES)
@@ -350,7 +357,8 @@ class SpikingLSTM(StatsSource):
 
     def _init_shared_bias_cell(self) -> None:
         """Ponghiran & Roy's init: ``W_ih`` and ``W_hh`` orthogonal per gate block (each block on its
-        own, gain 1, as their reference code), biases 0 but the forget gate's ``forget_bias`` (theirs: 1); ``bias_hh`` is
+        own, gain 1, as their reference code), biases 0 but the forget gate's ``forget_bias`` (theirs: 1)
+        and the input gate's ``input_bias`` (theirs: 0); ``bias_hh`` is
         frozen at 0, so ``bias_ih`` is the one shared bias."""
         hid = self.hidden_size
         with torch.no_grad():
@@ -363,6 +371,7 @@ class SpikingLSTM(StatsSource):
                 if self.bias:
                     b_ih, b_hh = getattr(self, f"bias_ih_l{k}"), getattr(self, f"bias_hh_l{k}")
                     b_ih.zero_()
+                    b_ih[:hid] = self.input_bias
                     b_ih[hid : 2 * hid] = self.forget_bias
                     b_hh.zero_()
                     b_hh.requires_grad_(False)

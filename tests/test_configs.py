@@ -174,14 +174,15 @@ def test_pixel_fast_recipe_keeps_the_forget_bias_free(tmp_path) -> None:
     clamp on weights only, so the forget bias of 2 survives the clamp after every optimiser step."""
     cli = cli_main(["--config", str(ROOT / "ponghiran_pixel_fast.yaml"), "--trainer.default_root_dir", str(tmp_path)], run=False)
     hp, data = cli.model.hparams, cli.datamodule
-    assert (hp.cell, hp.clamp_c, hp.hidden_size, hp.forget_bias, hp.optimizer, hp.lr_schedule) == ("modified", True, 128, 2.0, "adam", "cosine")
+    assert (hp.cell, hp.clamp_c, hp.hidden_size, hp.forget_bias, hp.input_bias) == ("modified", True, 128, 2.0, -1.0)
+    assert (hp.optimizer, hp.lr_schedule) == ("adam", "cosine")
     assert (data.variant, data.mean, data.std, cli.trainer.gradient_clip_val) == ("pixel", 0.1307, 0.8693, 1.0)
     clamp = next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ParameterClamp")
     with torch.no_grad():
         cli.model.lstm.weight_hh_l0[0, 0] = 3.0
     clamp.setup(cli.trainer, cli.model, "fit")
     assert cli.model.lstm.weight_hh_l0[0, 0] == 1.0
-    assert torch.equal(cli.model.lstm.bias_ih_l0[128:256], torch.full((128,), 2.0))
+    assert torch.equal(cli.model.lstm.bias_ih_l0[:256], torch.tensor([-1.0] * 128 + [2.0] * 128))
 
 
 def test_command_line_wins_over_checkpoint_and_checkpoint_over_config(tmp_path) -> None:

@@ -35,11 +35,11 @@ def test_shared_bias_orthogonal_init_forget_bias_one(cell: str) -> None:
 
 
 def test_forget_bias_two_starts_the_modified_forget_gate_saturated() -> None:
-    """forget_bias sets only the forget block of the shared bias; at 2 the modified forget gate
-    clamp((z+2)/4, 0, 1) is 1 for any non-negative input drive, so c is carried unchanged."""
-    layer = _layer(forget_bias=2.0, num_layers=2)
+    """forget_bias and input_bias set only their blocks of the shared bias; at forget bias 2 the modified
+    forget gate clamp((z+2)/4, 0, 1) is 1 for any non-negative input drive, so c is carried unchanged."""
+    layer = _layer(forget_bias=2.0, input_bias=-1.0, num_layers=2)
     for k in range(2):
-        assert torch.equal(getattr(layer, f"bias_ih_l{k}").detach(), torch.tensor([0.0] * 5 + [2.0] * 5 + [0.0] * 10))
+        assert torch.equal(getattr(layer, f"bias_ih_l{k}").detach(), torch.tensor([-1.0] * 5 + [2.0] * 5 + [0.0] * 10))
     with torch.no_grad():
         layer.weight_ih_l0.zero_()
         layer.weight_hh_l0.zero_()
@@ -82,10 +82,11 @@ def test_baseline_cell_matches_torch_lstm() -> None:
         ({"cell": "baseline", "mode": "hybrid"}, "train it with cell='modified'"),
         ({"cell": "lstm", "forget_bias": 2.0}, "forget_bias=2.0 applies to the shared-bias cells"),
         ({"cell": "modified", "forget_bias": float("nan")}, "forget_bias must be a finite number"),
+        ({"cell": "lstm", "input_bias": -1.0}, "input_bias=-1.0 applies to the shared-bias cells"),
     ],
     ids=[
         "unknown-cell", "modified-with-standard", "baseline-with-threshold", "hybrid-needs-modified", "hybrid-baseline",
-        "forget-bias-on-lstm", "forget-bias-nan",
+        "forget-bias-on-lstm", "forget-bias-nan", "input-bias-on-lstm",
     ],
 )
 def test_bad_cell_settings(kwargs: dict, match: str) -> None:

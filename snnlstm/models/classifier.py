@@ -34,7 +34,7 @@ class SequenceClassifier(ClassifierBase):
             Roy's reference drops out only the outputs fed to a next layer, so their configs set 0.
         activation, mode, timesteps, spiking_gates, encoding, bias_shift, leak, learn_threshold,
             learn_leak, surrogate, gamma, v_sig, v_tanh_pos, v_tanh_neg, schedule, compile, cell,
-            clamp_c, forget_bias: see :class:`snnlstm.layers.SpikingLSTM` (``cell: modified`` / ``baseline`` are
+            clamp_c, forget_bias, input_bias: see :class:`snnlstm.layers.SpikingLSTM` (``cell: modified`` / ``baseline`` are
             Ponghiran & Roy's ModifiedLSTMCell and BaselineLSTMCell).
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate of the weights.
@@ -79,6 +79,7 @@ class SequenceClassifier(ClassifierBase):
         cell: Literal["lstm", "modified", "baseline"] = "lstm",
         clamp_c: bool = False,
         forget_bias: float = 1.0,
+        input_bias: float = 0.0,
         optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam",
         lr: float = 1e-3,
         spiking_lr: float | None = None,
@@ -123,6 +124,7 @@ class SequenceClassifier(ClassifierBase):
             cell=cell,
             clamp_c=clamp_c,
             forget_bias=forget_bias,
+            input_bias=input_bias,
         )
         # the Dropout module exists whenever dropout > 0 (even at p = 0) so the head's parameter names
         # do not depend on head_dropout (checkpoints load either way)
