@@ -327,8 +327,6 @@ class SpikingLSTM(StatsSource):
         self.schedule = schedule
         self.cell = cell
         self.clamp_c = bool(clamp_c)
-        self.forget_bias = float(forget_bias)
-        self.input_bias = float(input_bias)
         if isinstance(compile, bool):  # checkpoints written before the modes existed stored a bool
             compile = "step" if compile else "none"
         _check_choice("compile", compile, COMPILE_MODES)
@@ -346,7 +344,7 @@ class SpikingLSTM(StatsSource):
             ) + (((f"bias_ih_l{k}", (4 * hidden_size,)), (f"bias_hh_l{k}", (4 * hidden_size,))) if bias else ()):
                 self.register_parameter(name, nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
         if cell != "lstm":
-            self._init_shared_bias_cell()
+            self._init_shared_bias_cell(float(forget_bias), float(input_bias))
         self.neurons = nn.ModuleList(
             GateNeurons(v_sig, v_tanh_pos, v_tanh_neg, leak, learn_threshold, learn_leak, surrogate, gamma)
             for _ in range(num_layers)
@@ -355,7 +353,7 @@ class SpikingLSTM(StatsSource):
         self.calibration_observer: Any = None
         self.mode = mode  # property: validates and sets requires_grad of thresholds/leaks
 
-    def _init_shared_bias_cell(self) -> None:
+    def _init_shared_bias_cell(self, forget_bias: float, input_bias: float) -> None:
         """Ponghiran & Roy's init: ``W_ih`` and ``W_hh`` orthogonal per gate block (each block on its
         own, gain 1, as their reference code), biases 0 but the forget gate's ``forget_bias`` (theirs: 1)
         and the input gate's ``input_bias`` (theirs: 0); ``bias_hh`` is
@@ -371,8 +369,8 @@ class SpikingLSTM(StatsSource):
                 if self.bias:
                     b_ih, b_hh = getattr(self, f"bias_ih_l{k}"), getattr(self, f"bias_hh_l{k}")
                     b_ih.zero_()
-                    b_ih[:hid] = self.input_bias
-                    b_ih[hid : 2 * hid] = self.forget_bias
+                    b_ih[:hid] = input_bias
+                    b_ih[hid : 2 * hid] = forget_bias
                     b_hh.zero_()
                     b_hh.requires_grad_(False)
 
