@@ -5,7 +5,7 @@ Evaluates :class:`snnlstm.models.LSNNClassifier` checkpoints trained with ``conf
 (``../shared/data``; the input settings come from the checkpoint's DataModule hyper-parameters) and
 records in ``benchmarks/results.csv`` per checkpoint: test accuracy, firing rate (all neurons, LIF and
 AHP populations), synaptic operations per sample (AC, MAC) and the estimated compute energy per
-inference (CMOS per-op model, :mod:`snnlstm.energy`), plus the Loihi-style time steps per inference.
+inference (CMOS per-op model, :mod:`snnlstm.measure.energy`), plus the Loihi-style time steps per inference.
 ``--subset K`` evaluates a fixed, seeded subset of K test images (method ``lsnn-subsetK``).
 
     snnlstm fit --config configs/lsnn_smnist.yaml
@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.ponghiran import test_loader  # noqa: E402
 from benchmarks.results import command_line, machine_description, save_outputs  # noqa: E402
 from snnlstm.datamodules import SequentialMNIST  # noqa: E402
-from snnlstm.energy import E_AC_PJ, E_MAC_PJ  # noqa: E402
+from snnlstm.measure.energy import E_AC_PJ, E_MAC_PJ  # noqa: E402
 from snnlstm.models import LSNNClassifier  # noqa: E402
-from snnlstm.sweep import evaluate  # noqa: E402
+from snnlstm.evaluation.sweep import evaluate  # noqa: E402
 
 #: DataModule settings taken from the checkpoint (everything else is this script's)
 DATA_KEYS: tuple[str, ...] = ("variant", "image_size", "normalize", "mean", "std")

@@ -44,9 +44,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.results import command_line, save_outputs  # noqa: E402
-from snnlstm.energy import energy_report  # noqa: E402
-from snnlstm.raster import plot_firing_rates, plot_spike_raster, record_spike_trains  # noqa: E402
-from snnlstm.sweep import SweepRow, format_sweep_table, plot_sweep_panels, rows_as_dicts, timestep_sweep, write_sweep_csv  # noqa: E402
+from snnlstm.measure.energy import energy_report  # noqa: E402
+from snnlstm.evaluation.raster import plot_firing_rates, plot_spike_raster, record_spike_trains  # noqa: E402
+from snnlstm.evaluation.sweep import SweepRow, format_sweep_table, plot_sweep_panels, rows_as_dicts, timestep_sweep, write_sweep_csv  # noqa: E402
 from snnlstm.callbacks import SpikeMonitor  # noqa: E402
 from snnlstm.datamodules import SequentialMNIST  # noqa: E402
 from snnlstm.models import SequenceClassifier  # noqa: E402

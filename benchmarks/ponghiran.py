@@ -10,7 +10,7 @@ MNIST test set (``../shared/data``) and records the numbers in ``benchmarks/resu
   inputs, bias shift; T+N-1 time steps), at every ``--datta-timesteps``: the two schools side by side.
 
 Every row carries accuracy, firing rate, synaptic operations, the estimated compute energy against the
-non-spiking LSTM (CMOS per-op model, :mod:`snnlstm.energy`) and the latency in time steps. With
+non-spiking LSTM (CMOS per-op model, :mod:`snnlstm.measure.energy`) and the latency in time steps. With
 ``--subset K`` a fixed, seeded subset of K test images is evaluated (pixel-wise MNIST at T=1024 is
 784 x 1024 cell steps per image); the method column then ends in ``-subsetK``. ``--timesteps`` and
 ``--datta-timesteps`` with no values evaluate only the non-spiking models.
@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.results import command_line, save_outputs  # noqa: E402
 from snnlstm.datamodules import SequentialMNIST  # noqa: E402
 from snnlstm.models import SequenceClassifier  # noqa: E402
-from snnlstm.sweep import SweepRow, evaluate, format_sweep_table, plot_sweep_panels, timestep_sweep, write_sweep_csv  # noqa: E402
+from snnlstm.evaluation.sweep import SweepRow, evaluate, format_sweep_table, plot_sweep_panels, timestep_sweep, write_sweep_csv  # noqa: E402
 
 
 def load(path: str, cell: str, parser: argparse.ArgumentParser) -> SequenceClassifier:

@@ -8,11 +8,11 @@ through a ``Linear(H, 10)`` head, backward, Adam step; identical for every model
 * ``snntorch-slstm128``: ``nn.Linear(28, 128)`` then ``snntorch.SLSTM(128, 128)`` looped over the
   28 elements with explicit state (snnTorch 1.0.0's SLSTM resets its state on every call when
   ``input_size != hidden_size``, hence the projection);
-* ``lstm128-hard``: our :class:`~snnlstm.layers.SpikingLSTM` in ANN mode (hard activations) with its
+* ``lstm128-hard``: our :class:`~snnlstm.nn.lstm.SpikingLSTM` in ANN mode (hard activations) with its
   default ``schedule="fused"`` (C++ sequence kernels, hand-written backward), and ``lstm128-hard-eager``
   the same layer as an eager autograd loop (``schedule="pipelined"``); ``--cell modified --clamp-c``
   times Ponghiran & Roy's cell with the Loihi clamp instead (``modified128-clampc``);
-* with ``--lsnn``: ``lsnn{H}`` our :class:`~snnlstm.lsnn.LSNN` of H LIF and AHP neurons (C++ time loop,
+* with ``--lsnn``: ``lsnn{H}`` our :class:`~snnlstm.nn.lsnn.LSNN` of H LIF and AHP neurons (C++ time loop,
   hand-written backward), ``lsnn{H}-eager`` its autograd loop, and ``snntorch-rleaky{H}`` snnTorch's
   recurrent LIF layer ``RLeaky`` of the same size;
 * ``snnlstm-T{T}-{variant}``: our layer in SNN mode with ``timesteps=T``; variants (see
@@ -123,12 +123,12 @@ class SnnTorchRLeaky(nn.Module):
 
 
 class OurLSNN(nn.Module):
-    """:class:`snnlstm.lsnn.LSNN` (LIF + AHP neurons, 100/240 of them AHP as in the sMNIST network)
+    """:class:`snnlstm.nn.lsnn.LSNN` (LIF + AHP neurons, 100/240 of them AHP as in the sMNIST network)
     returning the last step's spikes ``[B, K]``."""
 
     def __init__(self, input_size: int, hidden_size: int, **kwargs: Any) -> None:
         super().__init__()
-        from snnlstm.lsnn import LSNN
+        from snnlstm.nn.lsnn import LSNN
 
         n_ahp = round(hidden_size * 100 / 240)
         self.lsnn = LSNN(input_size, n_lif=hidden_size - n_ahp, n_ahp=n_ahp, beta=180.0, **kwargs)
@@ -138,11 +138,11 @@ class OurLSNN(nn.Module):
 
 
 class OurLSTM(nn.Module):
-    """:class:`snnlstm.layers.SpikingLSTM` returning the last element's output ``[B, H]``."""
+    """:class:`snnlstm.nn.lstm.SpikingLSTM` returning the last element's output ``[B, H]``."""
 
     def __init__(self, input_size: int, hidden_size: int, **kwargs: Any) -> None:
         super().__init__()
-        from snnlstm.layers import SpikingLSTM
+        from snnlstm.nn.lstm import SpikingLSTM
 
         self.lstm = SpikingLSTM(input_size, hidden_size, **kwargs)
 

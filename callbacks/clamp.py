@@ -9,7 +9,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from snnlstm.layers import spiking_layers
+from snnlstm.nn.lstm import spiking_layers
 
 
 class ParameterClamp(Callback):

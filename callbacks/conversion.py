@@ -12,9 +12,9 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
-from snnlstm.calibration import PreactivationHistogram, fit_thresholds
-from snnlstm.encoding import check_encoding
-from snnlstm.layers import LSTMCompat, SpikingLSTM, check_spiking_gates, check_timesteps
+from snnlstm.conversion.calibration import PreactivationHistogram, fit_thresholds
+from snnlstm.functional.encoding import check_encoding
+from snnlstm.nn.lstm import LSTMCompat, SpikingLSTM, check_spiking_gates, check_timesteps
 
 #: ``datta``: spiking LSTM with trainable thresholds/leaks (fine-tuned after the conversion);
 #: ``hybrid``: Ponghiran & Roy's hybrid analog-spiking cell (integer weights, evaluation only)
@@ -56,7 +56,7 @@ class ANNToSNNConversion(Callback):
     2. Thresholds are set from the source activations: a hard-activation layer uses its
        ``V_sig``/``V_tanh±`` directly; a standard sigmoid/tanh layer is calibrated on the next
        ``calibration_batches`` training batches (pre-activation histograms summed across processes,
-       then :func:`snnlstm.calibration.fit_thresholds`), during which it keeps training as an ANN.
+       then :func:`snnlstm.conversion.calibration.fit_thresholds`), during which it keeps training as an ANN.
     3. Layers switch to SNN mode with the configured T, gates, encoding and bias shift; thresholds
        and leaks become trainable and are added to the running optimizer if it does not hold them.
 
@@ -169,7 +169,7 @@ class ANNToSNNConversion(Callback):
         if not self._layers(pl_module):
             raise ValueError(
                 "ANNToSNNConversion found no convertible LSTM layer in the LightningModule: it needs "
-                "snnlstm.layers.SpikingLSTM layers or unidirectional torch.nn.LSTM layers"
+                "snnlstm.nn.lstm.SpikingLSTM layers or unidirectional torch.nn.LSTM layers"
             )
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

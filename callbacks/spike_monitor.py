@@ -11,9 +11,9 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
-from snnlstm.energy import E_AC_PJ, E_MAC_PJ, check_energy_costs
-from snnlstm.metrics import SpikeStatsMetric
-from snnlstm.stats import SpikeStats, StatsSource
+from snnlstm.measure.energy import E_AC_PJ, E_MAC_PJ, check_energy_costs
+from snnlstm.measure.metrics import SpikeStatsMetric
+from snnlstm.measure.stats import SpikeStats, StatsSource
 
 #: Stages a :class:`SpikeMonitor` can watch (also the prefixes of the logged keys).
 MONITOR_STAGES: tuple[str, ...] = ("train", "val", "test")
@@ -36,17 +36,17 @@ def current_stage(trainer: pl.Trainer) -> str | None:
 class SpikeMonitor(Callback):
     """Log firing rates, sparsity, synaptic operations and the energy ratio of every spiking LSTM.
 
-    Every :class:`snnlstm.stats.StatsSource` submodule of the LightningModule (a
-    :class:`snnlstm.layers.SpikingLSTM` or :class:`snnlstm.lsnn.LSNN`, found by type, so
-    :class:`snnlstm.layers.LSTMCompat` layers that replaced ``nn.LSTM`` in foreign models count too)
-    gets a stats hook; each forward's :data:`snnlstm.stats.SpikeStats` is added to one
-    :class:`snnlstm.metrics.SpikeStatsMetric` per (stage, module). At the end of each train / val /
+    Every :class:`snnlstm.measure.stats.StatsSource` submodule of the LightningModule (a
+    :class:`snnlstm.nn.lstm.SpikingLSTM` or :class:`snnlstm.nn.lsnn.LSNN`, found by type, so
+    :class:`snnlstm.nn.lstm.LSTMCompat` layers that replaced ``nn.LSTM`` in foreign models count too)
+    gets a stats hook; each forward's :data:`snnlstm.measure.stats.SpikeStats` is added to one
+    :class:`snnlstm.measure.metrics.SpikeStatsMetric` per (stage, module). At the end of each train / val /
     test epoch the metrics are computed (summed over all processes), logged through
     ``pl_module.log_dict`` (so every attached logger, wandb included, receives them) and reset.
 
     Logged keys (``stage`` in ``train``, ``val``, ``test``; ``name`` = the module's name in
     ``pl_module.named_modules()``, e.g. ``lstm`` or ``encoder.rnn``; ``key`` as in
-    :func:`snnlstm.metrics._spike_stats_compute`, e.g. ``l0.f/rate``, ``rate``, ``energy_ratio``):
+    :func:`snnlstm.measure.metrics._spike_stats_compute`, e.g. ``l0.f/rate``, ``rate``, ``energy_ratio``):
 
     * ``{stage}/spikes/{name}/{key}``
     * ``{stage}/energy_ratio``: all modules, ``sum(E_ANN) / sum(E_SNN)`` (energy-weighted mean).

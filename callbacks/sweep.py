@@ -19,9 +19,9 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 
-from snnlstm.layers import spiking_layers
-from snnlstm.raster import firing_rates, plot_firing_rates, plot_spike_raster, record_spike_trains
-from snnlstm.sweep import (
+from snnlstm.nn.lstm import spiking_layers
+from snnlstm.evaluation.raster import firing_rates, plot_firing_rates, plot_spike_raster, record_spike_trains
+from snnlstm.evaluation.sweep import (
     SWEEP_MODES,
     SWEEP_COLUMNS,
     SweepRow,

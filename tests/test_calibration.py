@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from snnlstm.calibration import PreactivationHistogram, fit_thresholds
-from snnlstm.layers import SpikingLSTM
+from snnlstm.conversion.calibration import PreactivationHistogram, fit_thresholds
+from snnlstm.nn.lstm import SpikingLSTM
 
 
 def test_histogram_counts_every_value() -> None:

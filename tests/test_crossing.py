@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snnlstm.crossing import ThresholdCrossingEncoder
+from snnlstm.nn.crossing import ThresholdCrossingEncoder
 
 
 def test_ramp_up_then_down_crosses_every_level_once_each_way() -> None:

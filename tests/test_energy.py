@@ -1,11 +1,11 @@
-"""Tests of the energy and latency models in :mod:`snnlstm.energy`."""
+"""Tests of the energy and latency models in :mod:`snnlstm.measure.energy`."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from snnlstm.energy import (
+from snnlstm.measure.energy import (
     energy_report,
     E_AC_PJ,
     E_MAC_PJ,

@@ -7,10 +7,10 @@ import warnings
 import pytest
 import torch
 
-from snnlstm import _cpp
-from snnlstm.fused import FUSED_SURROGATES, FusedConfig, fused_spiking_layer, surrogate_derivative
-from snnlstm.layers import SpikingLSTM
-from snnlstm.surrogate import build_surrogate
+from snnlstm.kernels import build as _cpp
+from snnlstm.backends.fused_snn import FUSED_SURROGATES, FusedConfig, fused_spiking_layer, surrogate_derivative
+from snnlstm.nn.lstm import SpikingLSTM
+from snnlstm.functional.surrogates import build_surrogate
 
 CASES = {
     "T2-default": dict(timesteps=2),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snnlstm import _cpp
-from snnlstm.fused_ann import fused_ann_available, fused_ann_layer
-from snnlstm.layers import SpikingLSTM
+from snnlstm.kernels import build as _cpp
+from snnlstm.backends.fused_ann import fused_ann_available, fused_ann_layer
+from snnlstm.nn.lstm import SpikingLSTM
 
 CASES = {
     "lstm-hard": dict(cell="lstm"),

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from snnlstm.layers import LSTMCompat, SpikingLSTM
+from snnlstm.nn.lstm import LSTMCompat, SpikingLSTM
 
 GATE_SETS = {
     "NS_tanh_g": ("i", "f", "o", "tanh_c"),

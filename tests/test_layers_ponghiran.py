@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from snnlstm.functional.hybrid import hybrid_cell_step, modified_cell_step, quantize_bias, quantize_weight
-from snnlstm.layers import SpikingLSTM
+from snnlstm.nn.lstm import SpikingLSTM
 
 
 def _layer(**kwargs) -> SpikingLSTM:

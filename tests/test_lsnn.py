@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
-from snnlstm.lsnn import LSNN, LeakyReadout
-from snnlstm.metrics import spike_stats
+from snnlstm.nn.lsnn import LSNN, LeakyReadout
+from snnlstm.measure.metrics import spike_stats
 
 
 def _pair(**kwargs):

@@ -1,4 +1,4 @@
-"""Tests of :class:`snnlstm.metrics.SpikeStatsMetric`."""
+"""Tests of :class:`snnlstm.measure.metrics.SpikeStatsMetric`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import warnings
 import pytest
 import torch
 
-from snnlstm.energy import energy_ratio
-from snnlstm.layers import SpikingLSTM
-from snnlstm.metrics import POPULATIONS, SpikeStatsMetric, _spike_stats_update, spike_stats
-from snnlstm.stats import GATE_NAMES, SpikeStats
+from snnlstm.measure.energy import energy_ratio
+from snnlstm.nn.lstm import SpikingLSTM
+from snnlstm.measure.metrics import POPULATIONS, SpikeStatsMetric, _spike_stats_update, spike_stats
+from snnlstm.measure.stats import GATE_NAMES, SpikeStats
 
 
 def _stats(mode: str = "snn", layers: int = 2, seed: int = 0, **kwargs) -> SpikeStats:

@@ -2,7 +2,7 @@ import pytest
 import snntorch
 import torch
 
-from snnlstm.neurons import IFNeuron, TernaryNeuron
+from snnlstm.nn.neurons import IFNeuron, TernaryNeuron
 
 
 @pytest.mark.parametrize(("threshold", "leak"), [(1.0, 1.0), (0.7, 0.9), (2.0, 0.5)], ids=["IF", "LIF0.9", "LIF0.5"])

@@ -2,7 +2,7 @@ import pytest
 import snntorch
 import torch
 
-from snnlstm.surrogate import SURROGATES, build_surrogate, triangular
+from snnlstm.functional.surrogates import SURROGATES, build_surrogate, triangular
 
 
 @pytest.mark.parametrize("gamma", [0.3, 1.0], ids=["gamma0.3", "gamma1"])

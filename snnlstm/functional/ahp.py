@@ -45,7 +45,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ..surrogate import SpikeFn
+from .surrogates import SpikeFn
 from .neurons import _as
 
 

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ..surrogate import SpikeFn
+from .surrogates import SpikeFn
 from .activations import gate_sigmoid, gate_tanh
 from .neurons import if_step, ternary_step
 

@@ -203,7 +203,7 @@ def _hybrid_kernels(tensor: Tensor) -> Any:
     """The compiled kernel module when it applies (float32 CPU tensor, kernels built), else None."""
     if tensor.device.type != "cpu" or tensor.dtype != torch.float32:
         return None
-    from snnlstm._cpp import fused_cell_kernels
+    from ..kernels.build import fused_cell_kernels
 
     return fused_cell_kernels()
 

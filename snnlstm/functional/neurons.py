@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..surrogate import SpikeFn
+from .surrogates import SpikeFn
 
 
 def _as(spikes: Tensor, like: Tensor) -> Tensor:

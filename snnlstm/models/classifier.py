@@ -8,7 +8,7 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..layers import DEFAULT_SPIKING_GATES, MODES, SpikingLSTM, spiking_layers
+from ..nn.lstm import DEFAULT_SPIKING_GATES, MODES, SpikingLSTM, spiking_layers
 from .base import LR_SCHEDULES, OPTIMIZERS, ClassifierBase, check_training_args
 
 EVAL_MODES: tuple[str, ...] = ("auto", "ann", "snn", "hybrid")
@@ -34,7 +34,7 @@ class SequenceClassifier(ClassifierBase):
             Roy's reference drops out only the outputs fed to a next layer, so their configs set 0.
         activation, mode, timesteps, spiking_gates, encoding, bias_shift, leak, learn_threshold,
             learn_leak, surrogate, gamma, v_sig, v_tanh_pos, v_tanh_neg, schedule, compile, cell,
-            clamp_c, forget_bias, input_bias: see :class:`snnlstm.layers.SpikingLSTM` (``cell: modified`` / ``baseline`` are
+            clamp_c, forget_bias, input_bias: see :class:`snnlstm.nn.lstm.SpikingLSTM` (``cell: modified`` / ``baseline`` are
             Ponghiran & Roy's ModifiedLSTMCell and BaselineLSTMCell).
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate of the weights.

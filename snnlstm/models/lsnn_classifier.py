@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from ..crossing import ThresholdCrossingEncoder
-from ..lsnn import LSNN, LeakyReadout
+from ..nn.crossing import ThresholdCrossingEncoder
+from ..nn.lsnn import LSNN, LeakyReadout
 from .base import ClassifierBase, check_training_args
 
 ENCODERS: tuple[str, ...] = ("none", "threshold_crossing")
@@ -28,13 +28,13 @@ class LSNNClassifier(ClassifierBase):
         num_classes: classes (linked from the DataModule).
         seq_len: sequence length N (linked; informational).
         encoder: ``none`` (the input is the synaptic current, e.g. MNIST rows or MFCCs) or
-            ``threshold_crossing`` (:class:`snnlstm.crossing.ThresholdCrossingEncoder`, the
+            ``threshold_crossing`` (:class:`snnlstm.nn.crossing.ThresholdCrossingEncoder`, the
             reference's input neurons for pixel-wise MNIST).
         levels, encoder_low, encoder_high, cue_steps, cue_neurons: the encoder's settings (the
             reference: 40 levels for pixels in [0, 1], 56 cue steps).
         n_lif, n_ahp, n_inhibitory, sign_constraints, threshold, tau_v, tau_a, beta, refractory,
             neuron_form, learn_tau, learn_ahp, learn_threshold, surrogate, gamma, input_gain,
-            recurrent_gain: see :class:`snnlstm.lsnn.LSNN` (``beta: 0`` switches the AHP off: a plain
+            recurrent_gain: see :class:`snnlstm.nn.lsnn.LSNN` (``beta: 0`` switches the AHP off: a plain
             LIF population of the same size).
         tau_out: readout time constant in steps.
         rate_target: target firing rate per step of the firing-rate regulariser (Bellec et al.: 10 Hz

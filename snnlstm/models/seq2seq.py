@@ -11,7 +11,7 @@ Decoder, per target position ``t`` (input feeding: the previous attentional outp
     o_t   = dropout(tanh(W_o [sum_s a_ts enc_s; h_t]))
     p_t   = softmax(W_out o_t)
 
-Both LSTMs are :class:`~snnlstm.layers.SpikingLSTM` layers, so every cell type and every mode (``ann``,
+Both LSTMs are :class:`~snnlstm.nn.lstm.SpikingLSTM` layers, so every cell type and every mode (``ann``,
 Ponghiran & Roy's ``hybrid``, Datta et al.'s spiking ``snn``) applies to them. In ``snn`` mode the LSTM
 state carried from the encoder to the decoder and from token to token is the per-step state
 (``h`` spikes and ``c`` at each of the T SNN steps, ``[L, T_snn, B, H]``): the decoder then runs exactly
@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..layers import SpikingLSTM
+from ..nn.lstm import SpikingLSTM
 
 
 class EncoderOutput(NamedTuple):
@@ -80,7 +80,7 @@ class Seq2Seq(nn.Module):
         num_layers: LSTM layers of encoder and decoder.
         dropout: on the encoder outputs, between LSTM layers and on the attentional outputs.
         tie_embeddings: the output projection reuses the target embedding (needs ``E == H``).
-        **lstm_kwargs: further :class:`~snnlstm.layers.SpikingLSTM` arguments (``cell``, ``mode``,
+        **lstm_kwargs: further :class:`~snnlstm.nn.lstm.SpikingLSTM` arguments (``cell``, ``mode``,
             ``timesteps``, ``clamp_c``, ...), the same for both LSTMs.
     """
 

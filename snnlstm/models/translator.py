@@ -19,7 +19,7 @@ from lightning import LightningModule
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from ..layers import SpikingLSTM
+from ..nn.lstm import SpikingLSTM
 from .seq2seq import Seq2Seq
 
 __all__ = ["Translator"]
@@ -100,7 +100,7 @@ class Translator(LightningModule):
 
     def translate(self, src: Tensor, src_mask: Tensor, beam_size: int | None = None) -> list[list[int]]:
         """Target ids per sentence (greedy for ``beam_size == 1``, else beam search)."""
-        from ..search import beam_search, greedy_search, max_target_length
+        from .search import beam_search, greedy_search, max_target_length
 
         hp = self.hparams
         beam = hp.beam_size if beam_size is None else beam_size

@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import Callback
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from snnlstm.callbacks import ANNToSNNConversion  # noqa: E402
-from snnlstm.layers import SpikingLSTM  # noqa: E402
+from snnlstm.nn.lstm import SpikingLSTM  # noqa: E402
 from tests.callbacks.helpers import ForeignLSTMModule  # noqa: E402
 from tests.conftest import TinySequences  # noqa: E402
 

@@ -3,7 +3,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from snnlstm.callbacks import ANNToSNNConversion
-from snnlstm.layers import LSTMCompat, SpikingLSTM
+from snnlstm.nn.lstm import LSTMCompat, SpikingLSTM
 from snnlstm.models import SequenceClassifier
 from tests.callbacks.helpers import ForeignLSTMModule
 from tests.conftest import make_trainer

@@ -11,7 +11,7 @@ import torch
 from snnlstm.callbacks import SpikeRaster, TimestepSweep
 from snnlstm.cli import cli_main
 from snnlstm.models import SequenceClassifier
-from snnlstm.sweep import SWEEP_COLUMNS, format_sweep_table, plot_sweep_panels, timestep_sweep
+from snnlstm.evaluation.sweep import SWEEP_COLUMNS, format_sweep_table, plot_sweep_panels, timestep_sweep
 from tests.conftest import TinySequences, make_trainer
 from tests.wandb_utils import read_wandb_offline
 
@@ -133,8 +133,8 @@ def test_sweep_from_the_cli_logs_to_wandb(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_raster_rejects_bad_arguments_and_shapes() -> None:
-    from snnlstm.layers import SpikingLSTM
-    from snnlstm.raster import record_spike_trains
+    from snnlstm.nn.lstm import SpikingLSTM
+    from snnlstm.evaluation.raster import record_spike_trains
 
     with pytest.raises(ValueError, match="sample_index must be >= 0 and max_units >= 1"):
         SpikeRaster(sample_index=-1)

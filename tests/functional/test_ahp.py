@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from snnlstm.adaptive import AHPNeuron, ALIFNeuron
+from snnlstm.nn.adaptive import AHPNeuron, ALIFNeuron
 from snnlstm.functional.ahp import AHPState, ahp_step, ahp_strength_from_adaptation, check_tau, tau_from_decay
-from snnlstm.surrogate import build_surrogate
+from snnlstm.functional.surrogates import build_surrogate
 
 
 def _run(neuron, current: torch.Tensor):

@@ -5,7 +5,7 @@ import torch
 
 from snnlstm.functional.neurons import if_step, ternary_step
 from snnlstm.functional.rates import if_sigmoid_rate, if_tanh_rate, lif_first_spike_time, lif_rate
-from snnlstm.surrogate import triangular
+from snnlstm.functional.surrogates import triangular
 
 SPIKE = triangular(0.3)
 

@@ -12,7 +12,7 @@ import torch
 from snnlstm.datamodules import ParallelText
 from snnlstm.models import Translator
 from snnlstm.models.seq2seq import Seq2Seq
-from snnlstm.search import beam_search, greedy_search
+from snnlstm.models.search import beam_search, greedy_search
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
 CIPHER = {w: w[::-1] + "x" for w in WORDS}  # the "translation" of every word

@@ -18,8 +18,8 @@ import torch
 from snntorch._neurons.neurons import SpikingNeuron
 from torch import Tensor, nn
 
-from .functional.neurons import if_step, ternary_step
-from .surrogate import build_surrogate
+from ..functional.neurons import if_step, ternary_step
+from ..functional.surrogates import build_surrogate
 
 #: smallest threshold magnitude used in the forward pass (keeps ``U / V`` finite while training)
 MIN_THRESHOLD = 1e-3
@@ -38,7 +38,7 @@ class IFNeuron(snntorch.Leaky):
         leak: initial ``lambda`` in [0, 1].
         learn_threshold: make ``threshold`` a Parameter.
         learn_leak: make ``beta`` (the leak) a Parameter.
-        surrogate: surrogate name (see :data:`snnlstm.surrogate.SURROGATES`).
+        surrogate: surrogate name (see :data:`snnlstm.functional.surrogates.SURROGATES`).
         gamma: height of the triangular surrogate.
 
     Inputs: ``input_`` ``[..., K]`` current, ``mem`` same shape or None (zeros).

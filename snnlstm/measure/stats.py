@@ -1,7 +1,7 @@
 """Spike and operation counts returned by every spiking LSTM forward pass.
 
 A :class:`LayerStats` is produced per LSTM layer per forward call and flows out of the layer as
-the third field of :class:`snnlstm.layers.LSTMOutput`; nothing is stored on the module. Counts are
+the third field of :class:`snnlstm.nn.lstm.LSTMOutput`; nothing is stored on the module. Counts are
 summed over the batch, the sequence (N elements), the SNN time steps (T) and the hidden units (H).
 
 Operation model (per layer, per input element; F inputs, H hidden units, T time steps):
@@ -26,7 +26,7 @@ from torch.utils.hooks import RemovableHandle
 #: Names of the gate neuron populations of one LSTM layer, in reporting order.
 GATE_NAMES: tuple[str, ...] = ("i", "f", "g", "o", "tanh_c")
 
-#: Names of the neuron populations of an LSNN layer (:class:`snnlstm.lsnn.LSNN`): plain LIF and AHP.
+#: Names of the neuron populations of an LSNN layer (:class:`snnlstm.nn.lsnn.LSNN`): plain LIF and AHP.
 LSNN_POPULATIONS: tuple[str, ...] = ("lif", "ahp")
 
 
@@ -68,7 +68,7 @@ SpikeStats = tuple[LayerStats, ...]
 
 class StatsSource(nn.Module):
     """Base of the spiking layers that report :data:`SpikeStats` after every forward
-    (:class:`snnlstm.layers.SpikingLSTM`, :class:`snnlstm.lsnn.LSNN`); subclasses set ``num_layers``
+    (:class:`snnlstm.nn.lstm.SpikingLSTM`, :class:`snnlstm.nn.lsnn.LSNN`); subclasses set ``num_layers``
     and call :meth:`_report_stats` at the end of ``forward``."""
 
     num_layers: int

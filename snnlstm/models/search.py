@@ -15,7 +15,7 @@ from torch import Tensor
 
 from snnlstm.datamodules.text import BOS, EOS
 
-from .models.seq2seq import Seq2Seq, reorder_state, repeat_encoder
+from .seq2seq import Seq2Seq, reorder_state, repeat_encoder
 
 
 def max_target_length(src_mask: Tensor, max_len_a: float, max_len_b: int) -> int:

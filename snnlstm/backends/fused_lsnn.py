@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._cpp import fused_cell_kernels
+from ..kernels.build import fused_cell_kernels
 from .fused_ann import fused_ann_available
 
 #: Whether the C++ LSNN kernels can run on ``x``: the same condition as the non-spiking layer's (CPU,

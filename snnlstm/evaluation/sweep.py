@@ -24,11 +24,11 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from .encoding import check_encoding
-from .energy import latency_steps
-from .layers import check_timesteps, spiking_layers
-from .metrics import SpikeStatsMetric
-from .stats import stats_sources
+from ..functional.encoding import check_encoding
+from ..measure.energy import latency_steps
+from ..nn.lstm import check_timesteps, spiking_layers
+from ..measure.metrics import SpikeStatsMetric
+from ..measure.stats import stats_sources
 
 #: modes :func:`timestep_sweep` can evaluate
 SWEEP_MODES: tuple[str, ...] = ("snn", "hybrid")
@@ -77,13 +77,13 @@ def evaluate(
 
     Args:
         module: maps inputs ``[B, N, F]`` to logits ``[B, num_classes]`` (spiking LSTM layers or an
-            :class:`~snnlstm.lsnn.LSNN`).
+            :class:`~snnlstm.nn.lsnn.LSNN`).
         loader: yields ``(inputs, targets)``.
         num_classes: number of classes.
         device: where to run (default: the module's parameters' device).
 
     Returns:
-        ``(accuracy_percent, stats)`` with the :class:`~snnlstm.metrics.SpikeStatsMetric` keys of the
+        ``(accuracy_percent, stats)`` with the :class:`~snnlstm.measure.metrics.SpikeStatsMetric` keys of the
         first spiking layer stack (empty if the module has none). Both are reduced across processes
         under DDP (torchmetrics).
     """

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from .functional.activations import hard_sigmoid
+from ..functional.activations import hard_sigmoid
 
 #: histogram rows per layer: pre-activations of i, f, o, g and the cell state c (tanh_c input)
 CALIBRATED: tuple[str, ...] = ("i", "f", "o", "g", "tanh_c")

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._cpp import fused_cell_kernels
+from ..kernels.build import fused_cell_kernels
 
 
 def fused_ann_available(x: Tensor) -> bool:

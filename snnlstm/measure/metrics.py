@@ -1,6 +1,6 @@
 """Spike-rate, synaptic-operation and energy statistics as a torchmetrics ``Metric``.
 
-:class:`SpikeStatsMetric` accumulates the :data:`snnlstm.stats.SpikeStats` of many forward calls of
+:class:`SpikeStatsMetric` accumulates the :data:`snnlstm.measure.stats.SpikeStats` of many forward calls of
 one spiking LSTM (all states are sums, so they add up across processes under DDP) and turns them
 into firing rates, sparsities, operations per sample and the energy ratio ``E_ANN / E_SNN``.
 
@@ -72,7 +72,7 @@ def _spike_stats_update(
     """Turn one forward's per-layer stats into summable tensors (no host-device synchronisation).
 
     Args:
-        stats: one :class:`snnlstm.stats.LayerStats` per layer.
+        stats: one :class:`snnlstm.measure.stats.LayerStats` per layer.
         num_layers: expected number of layers (checked when given).
         device: device of the result (default: the device of ``stats[0].ac``).
         dtype: floating dtype of the result.
@@ -185,7 +185,7 @@ def spike_stats(stats: SpikeStats, e_mac_pj: float = E_MAC_PJ, e_ac_pj: float = 
 
     Example:
         >>> import torch
-        >>> from snnlstm.layers import SpikingLSTM
+        >>> from snnlstm.nn.lstm import SpikingLSTM
         >>> out = SpikingLSTM(3, 4, mode="snn", timesteps=2)(torch.randn(2, 5, 3))
         >>> sorted(spike_stats(out.stats))[:2]
         ['ann/ac_per_sample', 'ann/mac_per_sample']

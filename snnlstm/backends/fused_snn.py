@@ -2,7 +2,7 @@
 
 :func:`fused_spiking_layer` computes exactly the model of
 :func:`snnlstm.functional.cells.spiking_cell_step` run with the pipelined schedule of
-:mod:`snnlstm.layers`, but as one :class:`torch.autograd.Function`: the forward pass runs without
+:mod:`snnlstm.nn.lstm`, but as one :class:`torch.autograd.Function`: the forward pass runs without
 autograd, updating membranes in place and writing every cell's results into preallocated
 ``[N, T, B, .]`` buffers through strided "diagonal" views (the cells ``(n, d - n)`` of wavefront
 ``d``); the backward pass walks the wavefronts in reverse with the chain rule written out below.
@@ -31,7 +31,7 @@ from typing import Any, Callable, NamedTuple
 import torch
 from torch import Tensor
 
-#: surrogates with a closed-form derivative here (all of :data:`snnlstm.surrogate.SURROGATES`)
+#: surrogates with a closed-form derivative here (all of :data:`snnlstm.functional.surrogates.SURROGATES`)
 FUSED_SURROGATES: tuple[str, ...] = ("triangular", "fast_sigmoid", "atan", "straight_through")
 
 
@@ -354,7 +354,7 @@ def _cpp(t: Tensor, cfg: FusedConfig) -> Any:
     functions); ``compiled`` applies to the Python fallback."""
     if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
         return None
-    from ._cpp import fused_cell_kernels
+    from ..kernels.build import fused_cell_kernels
 
     return fused_cell_kernels()
 

@@ -1,6 +1,6 @@
 """Spike trains of one input sample, per layer and gate, and their raster / firing-rate plots.
 
-:func:`record_spike_trains` re-runs a :class:`~snnlstm.layers.SpikingLSTM` on one sequence with the
+:func:`record_spike_trains` re-runs a :class:`~snnlstm.nn.lstm.SpikingLSTM` on one sequence with the
 reference T*N loop of the pure step function (:func:`snnlstm.functional.cells.spiking_cell_step`),
 keeping every neuron's output at every SNN step instead of only the counts that the layer returns.
 The outputs are those of the layer itself (same weights, thresholds, leaks, encoding and shift).
@@ -14,10 +14,10 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
-from .encoding import poisson_encode
-from .functional.activations import gate_sigmoid, gate_tanh
-from .functional.cells import CellMembranes, spiking_cell_step
-from .layers import SpikingLSTM
+from ..functional.encoding import poisson_encode
+from ..functional.activations import gate_sigmoid, gate_tanh
+from ..functional.cells import CellMembranes, spiking_cell_step
+from ..nn.lstm import SpikingLSTM
 
 #: gate populations recorded per layer (``h`` is the layer output ``o * S_tanh_c``)
 RECORDED: tuple[str, ...] = ("i", "f", "o", "g", "tanh_c", "h")
