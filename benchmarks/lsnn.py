@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.ponghiran import test_loader  # noqa: E402
 from benchmarks.results import command_line, machine_description, save_outputs  # noqa: E402
+from snnlstm.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from snnlstm.datamodules import SequentialMNIST  # noqa: E402
 from snnlstm.measure.energy import E_AC_PJ, E_MAC_PJ  # noqa: E402
 from snnlstm.models import LSNNClassifier  # noqa: E402
@@ -40,10 +39,13 @@ def load(path: str, parser: argparse.ArgumentParser) -> tuple[LSNNClassifier, di
     """The model and the DataModule hyper-parameters of a checkpoint (clear error if it is not an LSNN)."""
     if not Path(path).is_file():
         parser.error(f"checkpoint {path!r} does not exist; train it with configs/lsnn_smnist.yaml first")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        checkpoint = load_checkpoint(path)
+    except CheckpointError as err:
+        parser.error(str(err))
     if "lsnn.weight_hh" not in checkpoint.get("state_dict", {}):
         parser.error(f"{path!r} is not an LSNNClassifier checkpoint")
-    model = LSNNClassifier.load_from_checkpoint(path, map_location="cpu")
+    model = LSNNClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     data = {k: v for k, v in checkpoint.get("datamodule_hyper_parameters", {}).items() if k in DATA_KEYS}
     return model, data
 

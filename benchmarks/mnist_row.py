@@ -73,7 +73,7 @@ def evaluate(
     bias_shift: bool | None = None,
 ) -> tuple[dict[str, float], SequenceClassifier]:
     """Test accuracy (%) and spike statistics of a checkpoint on the test split, and the loaded model."""
-    model = SequenceClassifier.load_from_checkpoint(ckpt, map_location="cpu", compile="none", init_from=None)
+    model = SequenceClassifier.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True, compile="none", init_from=None)
     model.hparams.eval_mode, model.hparams.eval_timesteps = mode, timesteps
     if bias_shift is not None:
         model.lstm.bias_shift = bias_shift
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     # conversion only (paper Fig. 3b), with and without the bias shift, direct and Poisson inputs
     start = time.perf_counter()
     torch.manual_seed(0)  # Poisson spike trains
-    ann_model = SequenceClassifier.load_from_checkpoint(args.ann_ckpt, map_location="cpu", compile="none", init_from=None)
+    ann_model = SequenceClassifier.load_from_checkpoint(args.ann_ckpt, map_location="cpu", weights_only=True, compile="none",
+                                                     init_from=None)
     if ann_model.lstm.mode != "ann":
         parser.error(f"--ann-ckpt {args.ann_ckpt!r} holds a spiking model: give the non-spiking (pre-conversion) checkpoint")
     name = args.name or ("mnist_row" if ann_model.lstm.num_layers == 1 else f"mnist_row_{ann_model.lstm.num_layers}l")

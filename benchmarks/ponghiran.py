@@ -50,7 +50,7 @@ def load(path: str, cell: str, parser: argparse.ArgumentParser) -> SequenceClass
     """A non-spiking checkpoint of ``cell`` ("modified" / "baseline"), ready for evaluation."""
     if not os.path.isfile(path):
         parser.error(f"checkpoint {path!r} not found: train it first (see the module docstring)")
-    model = SequenceClassifier.load_from_checkpoint(path, map_location="cpu", compile="none", init_from=None)
+    model = SequenceClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True, compile="none", init_from=None)
     if model.lstm.cell != cell or model.lstm.mode != "ann":
         parser.error(f"{path!r} holds a {model.lstm.mode}-mode cell={model.lstm.cell!r} model; expected a non-spiking cell={cell!r} one")
     return model.eval()

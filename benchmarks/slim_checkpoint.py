@@ -18,6 +18,8 @@ from typing import Sequence
 
 import torch
 
+from snnlstm.checkpoint import load_checkpoint
+
 #: checkpoint entries a slim checkpoint keeps
 KEEP: tuple[str, ...] = (
     "epoch",
@@ -36,12 +38,13 @@ def slim_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLike[str]) ->
 
     Raises:
         FileNotFoundError: ``src`` does not exist.
-        ValueError: ``src`` is not a Lightning checkpoint (no ``state_dict``).
+        ValueError: ``src`` is not a Lightning checkpoint (no ``state_dict``), is truncated or corrupt, or
+            holds pickled code (:class:`~snnlstm.checkpoint.CheckpointError`).
     """
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise FileNotFoundError(f"checkpoint {src} not found")
-    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(src)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ValueError(f"{src} is not a Lightning checkpoint (no 'state_dict' entry)")
     slim = {key: ckpt[key] for key in KEEP if key in ckpt}

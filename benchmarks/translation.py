@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for path, role in ((args.ckpt, "main"), (args.baseline_ckpt, "baseline")):
         if path is None:
             continue
-        model = Translator.load_from_checkpoint(path, map_location="cpu")
+        model = Translator.load_from_checkpoint(path, map_location="cpu", weights_only=True)
         if args.beam is not None:
             model.hparams.beam_size = args.beam
         if role == "main" and args.timesteps and model.hparams.cell != "modified":

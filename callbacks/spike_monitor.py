@@ -11,9 +11,9 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
-from snnlstm.measure.energy import E_AC_PJ, E_MAC_PJ, check_energy_costs
-from snnlstm.measure.metrics import SpikeStatsMetric
-from snnlstm.measure.stats import SpikeStats, StatsSource
+from snnlstm.measure.energy import E_AC_PJ, E_MAC_PJ, check_energy_costs, compute_energy_pj
+from snnlstm.measure.metrics import SpikeStatsMetric, sum_spike_stats
+from snnlstm.measure.stats import SpikeStats, StatsSource, named_stats_sources
 
 #: Stages a :class:`SpikeMonitor` can watch (also the prefixes of the logged keys).
 MONITOR_STAGES: tuple[str, ...] = ("train", "val", "test")
@@ -103,7 +103,7 @@ class SpikeMonitor(Callback):
     # ------------------------------------------------------------------ module discovery
     @staticmethod
     def _spiking_modules(pl_module: torch.nn.Module) -> dict[str, StatsSource]:
-        return {(name or "model"): m for name, m in pl_module.named_modules() if isinstance(m, StatsSource)}
+        return named_stats_sources(pl_module)
 
     def _new_metric(self, module: StatsSource, device: torch.device) -> SpikeStatsMetric:
         metric = SpikeStatsMetric(module.num_layers, self.e_mac_pj, self.e_ac_pj)
@@ -208,7 +208,7 @@ class SpikeMonitor(Callback):
         if not metrics:
             return
         values: dict[str, Tensor] = {}
-        ann_pj = snn_pj = spikes = steps = None
+        results = []
         for name, metric in metrics.items():
             # compute() is collective under DDP (every rank holds the same modules, so the same
             # metrics in the same order); a metric without updates returns {} after its sync
@@ -218,29 +218,25 @@ class SpikeMonitor(Callback):
             metric.reset()
             if not result:
                 continue
+            results.append(result)
             for key, value in result.items():
                 if not self.log_per_gate and _is_per_gate(key):
                     continue
                 values[f"{stage}/spikes/{name}/{key}"] = value
-            samples = result["count/samples"]
-            ann_pj = _add(ann_pj, result["energy/ann_pj_per_sample"] * samples)
-            snn_pj = _add(snn_pj, result["energy/snn_pj_per_sample"] * samples)
-            if "rate" in result:
-                spikes = _add(spikes, result["count/spikes"])
-                steps = _add(steps, result["count/neuron_steps"])
-        if not values:
+        totals = sum_spike_stats(results)
+        if totals is None:
             return
+        ann_pj = compute_energy_pj(totals.ann_mac, totals.ann_ac, self.e_mac_pj, self.e_ac_pj)
+        snn_pj = compute_energy_pj(totals.mac, totals.ac, self.e_mac_pj, self.e_ac_pj)
         values[f"{stage}/energy_ratio"] = ann_pj / snn_pj
         values[f"{stage}/energy/ann_uj"] = ann_pj * 1e-6
         values[f"{stage}/energy/snn_uj"] = snn_pj * 1e-6
-        if spikes is not None and steps is not None:
-            rate = spikes / steps
+        if totals.spiking:
+            rate = totals.spikes / totals.neuron_steps
             values[f"{stage}/firing_rate"] = rate
             values[f"{stage}/sparsity"] = 1.0 - rate
         values = {k: v.float() for k, v in values.items()}
-        # the values are already summed over all processes by SpikeStatsMetric.compute(), so
-        # Lightning must not reduce them again: sync_dist=False
-        pl_module.log_dict(values, on_epoch=True, on_step=False, sync_dist=False)
+        _log_synced(pl_module, values)
         keys = list(values)
         floats = torch.stack([values[k].detach() for k in keys]).double().cpu().tolist()
         prefix = f"{stage}/"
@@ -254,14 +250,29 @@ class SpikeMonitor(Callback):
         self.latest = dict(state_dict.get("latest", {}))
 
 
+def _log_synced(pl_module: pl.LightningModule, values: dict[str, Tensor]) -> None:
+    """Log epoch-level values that are already identical on every process.
+
+    ``SpikeStatsMetric.compute()`` has summed the states over all processes, so every rank holds the
+    same numbers. ``sync_dist=False`` would make Lightning warn once per key under DDP (it cannot know
+    the values are synced), and its default mean reduction would average the ranks' copies (inexact in
+    floating point for world sizes that are not powers of two). ``reduce_fx="max"`` with
+    ``sync_dist=True`` is the identity on rank-identical values, exact in every dtype, and keeps the
+    keys in ``trainer.callback_metrics`` on every rank (usable as a ``ModelCheckpoint`` monitor), at
+    the cost of one scalar all-reduce per key per epoch. (``rank_zero_only=True`` would skip the
+    all-reduce but declares that only rank 0 logs, which is not the case here.)
+
+    Args:
+        pl_module: the module whose ``log_dict`` records the values.
+        values: logged key -> 0-dim float tensor, the same on every process.
+    """
+    pl_module.log_dict(values, on_epoch=True, on_step=False, sync_dist=True, reduce_fx="max")
+
+
 def _is_per_gate(key: str) -> bool:
     """True for ``l{k}.{population}/...`` keys."""
     head = key.split("/", 1)[0]
     return head.startswith("l") and "." in head and head[1 : head.index(".")].isdigit()
-
-
-def _add(total: Tensor | None, value: Tensor) -> Tensor:
-    return value if total is None else total + value
 
 
 def _to_device(metric: SpikeStatsMetric, device: torch.device) -> SpikeStatsMetric:

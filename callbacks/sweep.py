@@ -19,6 +19,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 
+from snnlstm.conversion.data import trainer_calibration_data
 from snnlstm.nn.lstm import spiking_layers
 from snnlstm.evaluation.raster import firing_rates, plot_firing_rates, plot_spike_raster, record_spike_trains
 from snnlstm.evaluation.sweep import (
@@ -75,6 +76,8 @@ class TimestepSweep(Callback):
         out_dir: where to write files (default ``<log_dir>/timestep_sweep``).
         mode: ``snn`` (Datta et al.'s conversion) or ``hybrid`` (Ponghiran & Roy's hybrid cell, a model
             trained with ``cell: modified``; metrics ``sweep/acc/hybrid/T{T}``).
+        calibration_batches: training batches (of the trainer's DataModule) a sigmoid/tanh model in ANN
+            mode is calibrated on before the ``snn`` sweep (hard-activation and trained SNN models need none).
     """
 
     def __init__(
@@ -85,8 +88,11 @@ class TimestepSweep(Callback):
         reference: bool = True,
         out_dir: str | None = None,
         mode: Literal["snn", "hybrid"] = "snn",
+        calibration_batches: int = 8,
     ) -> None:
         super().__init__()
+        if isinstance(calibration_batches, bool) or not isinstance(calibration_batches, int) or calibration_batches < 1:
+            raise ValueError(f"calibration_batches must be an integer >= 1, got {calibration_batches!r}")
         check_sweep_settings(timesteps, encodings)
         if mode not in SWEEP_MODES:
             raise ValueError(f"unknown sweep mode {mode!r}; allowed: {', '.join(SWEEP_MODES)}")
@@ -97,6 +103,7 @@ class TimestepSweep(Callback):
         self.encodings = list(encodings) if encodings else None
         self.bias_shifts = [bool(b) for b in bias_shifts] if bias_shifts is not None else None
         self.reference = reference
+        self.calibration_batches = calibration_batches
         self.out_dir = out_dir
         #: set after a test run: the rows and the ANN accuracy
         self.rows: list[SweepRow] = []
@@ -114,6 +121,8 @@ class TimestepSweep(Callback):
             bias_shifts=self.bias_shifts,
             reference=self.reference,
             mode=self.mode,
+            calibrate_with=trainer_calibration_data(trainer, self.calibration_batches, "TimestepSweep"),
+            calibration_batches=self.calibration_batches,
         )
         self.rows, self.ann_accuracy = rows, ann
         metrics = {

@@ -11,8 +11,9 @@ Variants (``H = W = image_size``):
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
+import struct
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from .base import SequenceDataModule, check_choice, check_float, check_int
+from .files import atomic_output
 
 __all__ = ["SequentialMNIST"]
 
@@ -34,6 +36,15 @@ MNIST_RAW_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 """The raw IDX files torchvision expects under ``<data_dir>/MNIST/raw`` (``.gz`` versions are accepted)."""
+
+IDX_MAGIC = {"images": 0x00000803, "labels": 0x00000801}
+"""IDX magic numbers (big-endian ``uint32``): unsigned bytes, 3 dimensions for images, 1 for labels."""
+IMAGE_SHAPE = (28, 28)
+"""Rows and columns of every MNIST image."""
+_REDOWNLOAD = (
+    "delete it and download again (`download: true`), or copy an intact file from the MNIST release "
+    "(train-*/t10k-*-idx?-ubyte[.gz])"
+)
 
 VARIANTS = ("row", "pixel", "permuted")
 IMAGE_SIZES = (28, 32)
@@ -60,7 +71,9 @@ class SequentialMNIST(SequenceDataModule):
 
     Files: with ``download=False`` the four raw IDX files must exist in ``<data_dir>/MNIST/raw``
     (uncompressed, or as ``.gz``, which is decompressed next to it on first use). With
-    ``download=True`` :meth:`prepare_data` fetches them.
+    ``download=True`` :meth:`prepare_data` fetches them. Before a split is read, the header and
+    size of its two files are checked (:func:`check_idx_file`): a truncated, over-long or
+    foreign file raises one ``ValueError`` naming it and the fix, instead of a torchvision trace.
 
     Args:
         data_dir: Root folder holding ``MNIST/raw``.
@@ -166,7 +179,7 @@ class SequentialMNIST(SequenceDataModule):
 
         Raises:
             FileNotFoundError: If ``download`` is off and raw files are missing.
-            ValueError: If ``val_size`` leaves no training images.
+            ValueError: If ``val_size`` leaves no training images, or a raw file is truncated or corrupt.
         """
         if stage in (None, "fit", "validate") and self.train_dataset is None:
             images, labels = self._load(train=True)
@@ -223,18 +236,44 @@ class SequentialMNIST(SequenceDataModule):
 
         if not self.download:
             self._check_raw_files()
+        if not self._has_legacy_cache():
+            self._check_split_files(train)
         ds = MNIST(root=self.data_dir, train=train, download=self.download)
         return ds.data, ds.targets.to(torch.int64)
+
+    def _has_legacy_cache(self) -> bool:
+        """Whether torchvision's legacy ``MNIST/processed/{training,test}.pt`` exist (then it reads those)."""
+        processed = Path(self.data_dir) / "MNIST" / "processed"
+        return (processed / "training.pt").is_file() and (processed / "test.pt").is_file()
+
+    def _check_split_files(self, train: bool) -> None:
+        """Validates the split's two raw IDX files that exist (missing ones are left to the download).
+
+        Raises:
+            ValueError: If a file is truncated, too long, has a wrong magic number or image size, or the two
+                files disagree on the number of images; the message names the file and the fix.
+        """
+        prefix = "train" if train else "t10k"
+        images, labels = self.raw_folder / f"{prefix}-images-idx3-ubyte", self.raw_folder / f"{prefix}-labels-idx1-ubyte"
+        counts = {}
+        for path, kind in ((images, "images"), (labels, "labels")):
+            if path.is_file():
+                counts[kind] = check_idx_file(path, kind)[0]
+        if len(counts) == 2 and counts["images"] != counts["labels"]:
+            raise ValueError(
+                f"{images} holds {counts['images']} images but {labels} holds {counts['labels']} labels; "
+                f"the two files must come from the same MNIST split: {_REDOWNLOAD}"
+            )
 
     def _check_raw_files(self) -> None:
         """Makes sure the raw files exist, decompressing ``.gz`` versions if needed.
 
         Raises:
             FileNotFoundError: If a file is missing in both forms.
+            ValueError: If a ``.gz`` file is truncated or not gzip data.
         """
-        processed = Path(self.data_dir) / "MNIST" / "processed"
-        if (processed / "training.pt").is_file() and (processed / "test.pt").is_file():
-            return  # torchvision's legacy cache
+        if self._has_legacy_cache():
+            return
         raw = self.raw_folder
         missing = []
         for name in MNIST_RAW_FILES:
@@ -243,10 +282,7 @@ class SequentialMNIST(SequenceDataModule):
                 continue
             packed = raw / f"{name}.gz"
             if packed.is_file():
-                tmp = raw / f".{name}.{os.getpid()}.tmp"
-                with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                os.replace(tmp, target)
+                _gunzip(packed, target)
                 continue
             missing.append(name)
         if missing:
@@ -256,3 +292,57 @@ class SequentialMNIST(SequenceDataModule):
                 f"with a .gz suffix) in that folder. Copy them there, point data_dir at the folder "
                 f"that contains MNIST/raw, or pass `download: true` when online."
             )
+
+
+def _gunzip(packed: Path, target: Path) -> None:
+    """Decompresses ``packed`` into ``target`` (atomically: nothing is left behind on failure).
+
+    Raises:
+        ValueError: If ``packed`` is truncated or not gzip data, naming it and the fix.
+    """
+    try:
+        with atomic_output(target) as tmp, gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(f"{packed} is truncated or not a gzip file ({err}): {_REDOWNLOAD}") from None
+
+
+def check_idx_file(path: Path, kind: Literal["images", "labels"]) -> tuple[int, ...]:
+    """Checks the header and size of a raw MNIST IDX file without reading its data.
+
+    An IDX file is a big-endian ``uint32`` magic number (:data:`IDX_MAGIC`), one big-endian ``uint32`` per
+    dimension (count, then rows and columns for images), then one byte per value.
+
+    Args:
+        path: The file.
+        kind: ``"images"`` (``idx3``) or ``"labels"`` (``idx1``).
+
+    Returns:
+        The dimensions, ``(count, 28, 28)`` or ``(count,)``.
+
+    Raises:
+        ValueError: If the file is shorter or longer than its header says, has another magic number, or holds
+            images that are not 28 x 28; the message names the file, what was expected and the fix.
+    """
+    ndim = 3 if kind == "images" else 1
+    header_size = 4 * (1 + ndim)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(header_size)
+    if len(header) < header_size:
+        raise ValueError(
+            f"{path} is truncated or corrupt (expected at least {header_size} bytes, found {size}): {_REDOWNLOAD}"
+        )
+    magic, *dims = struct.unpack(f">{1 + ndim}I", header)
+    expected_magic = IDX_MAGIC[kind]
+    if magic != expected_magic:
+        raise ValueError(
+            f"{path} is not an MNIST {kind} file: magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+            f"({expected_magic}); it is corrupt, still compressed or another file: {_REDOWNLOAD}"
+        )
+    if kind == "images" and tuple(dims[1:]) != IMAGE_SHAPE:
+        raise ValueError(f"{path} holds {dims[1]}x{dims[2]} images, expected 28x28 (MNIST): {_REDOWNLOAD}")
+    expected = header_size + dims[0] * (IMAGE_SHAPE[0] * IMAGE_SHAPE[1] if kind == "images" else 1)
+    if size != expected:
+        raise ValueError(f"{path} is truncated or corrupt (expected {expected} bytes, found {size}): {_REDOWNLOAD}")
+    return tuple(dims)

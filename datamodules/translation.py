@@ -15,6 +15,8 @@ Handling of bad input:
 
 * a missing file raises ``FileNotFoundError`` naming it and the language suffixes that ``data_dir`` has;
 * source and target files of different line counts raise ``ValueError`` with both counts;
+* a file that is not UTF-8 raises ``ValueError`` naming it, the line and how to re-encode it (``iconv``); a
+  truncated ``.gz`` raises ``ValueError`` naming it;
 * training pairs with an empty side, or longer than ``max_len`` tokens on either side, are skipped (the
   counts are logged); in the validation and test splits every pair is kept, and an over-long source is
   cut to ``max_len`` tokens (logged), so BLEU is always computed on the whole reference set.
@@ -30,8 +32,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import os
 import random
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -41,7 +43,10 @@ from lightning import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from snnlstm.checkpoint import load_checkpoint
+
 from .base import check_choice, check_int
+from .files import atomic_write_text, default_cache_dir, utf8_error
 from .text import BOS, EOS, PAD, SPECIALS, PreparedCodec, SubwordCodec, TextCodec, codec_from_json
 
 __all__ = ["TranslationBatch", "BucketBatchSampler", "ParallelText", "IWSLT14", "Multi30k", "load_codec", "read_parallel"]
@@ -75,6 +80,43 @@ def _open(path: Path) -> Any:
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
+def _read_bytes(path: Path) -> bytes:
+    """The (decompressed) bytes of ``path``."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as fh:
+            return fh.read()
+    return path.read_bytes()
+
+
+def _reencode_fix(path: Path) -> str:
+    """How to turn ``path`` into UTF-8, for error messages."""
+    name = path.name.removesuffix(".gz")
+    unpack = f"decompress it first (gunzip {path.name}), then " if path.suffix == ".gz" else ""
+    return (
+        f"the corpus files must be UTF-8: {unpack}re-encode it, e.g. `iconv -f latin1 -t utf-8 {name} > {name}.utf8` "
+        f"(with the file's real encoding in place of latin1), and put the result in its place"
+    )
+
+
+def _read_text(path: Path) -> str:
+    """The whole text of a UTF-8 file, gzip-compressed when its name ends in ``.gz`` (newlines read as ``\\n``).
+
+    Raises:
+        ValueError: If the text is not UTF-8 (naming the file, the line and the fix), or the file is a
+            truncated or invalid gzip file.
+    """
+    try:
+        with _open(path) as fh:
+            return fh.read()
+    except UnicodeDecodeError:
+        raise utf8_error(path, _read_bytes(path), _reencode_fix(path)) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(
+            f"{path} is truncated or not a gzip file ({err}): download or copy it again (or, if it is plain text, "
+            "drop the .gz suffix)"
+        ) from None
+
+
 def _find(data_dir: Path, split: str, lang: str) -> Path:
     for name in (f"{split}.{lang}", f"{split}.{lang}.gz"):
         if (data_dir / name).is_file():
@@ -92,15 +134,15 @@ def read_parallel(data_dir: str | Path, split: str, src_lang: str, tgt_lang: str
 
     Raises:
         FileNotFoundError: a file is missing (the message lists the language suffixes present).
-        ValueError: the two files have different numbers of lines.
+        ValueError: the two files have different numbers of lines, a file is not UTF-8 (the message names
+            the line and how to re-encode it) or is a damaged gzip file.
     """
     if src_lang == tgt_lang:
         raise ValueError(f"src_lang and tgt_lang must differ, both are {src_lang!r}")
     paths = [_find(Path(data_dir), split, lang) for lang in (src_lang, tgt_lang)]
     sides = []
     for path in paths:
-        with _open(path) as fh:
-            sides.append([line.strip() for line in fh.read().split("\n")])
+        sides.append([line.strip() for line in _read_text(path).split("\n")])
         if sides[-1] and sides[-1][-1] == "":  # the final newline
             sides[-1].pop()
     if len(sides[0]) != len(sides[1]):
@@ -116,6 +158,7 @@ def load_codec(path: str | Path) -> TextCodec:
 
     Raises:
         FileNotFoundError: no such file.
+        CheckpointError: the checkpoint is truncated, corrupt or holds pickled code.
         ValueError: the file holds no codec.
     """
     path = Path(path)
@@ -123,11 +166,22 @@ def load_codec(path: str | Path) -> TextCodec:
         raise FileNotFoundError(f"vocab_from {str(path)!r} does not exist; give a checkpoint or a codec JSON file")
     if path.suffix == ".json":
         return codec_from_json(path.read_text(encoding="utf-8"))
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(path, what="vocab_from checkpoint")
     for value in checkpoint.values() if isinstance(checkpoint, dict) else ():
         if isinstance(value, dict) and isinstance(value.get("codec"), str):
             return codec_from_json(value["codec"])
     raise ValueError(f"{str(path)!r} holds no translation vocabulary (was it trained with a ParallelText DataModule?)")
+
+
+def _read_cached_codec(path: Path) -> TextCodec | None:
+    """The codec cached at ``path``; ``None`` when there is none, or when it is damaged (logged, to be rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        return codec_from_json(path.read_text(encoding="utf-8"))
+    except Exception as err:  # noqa: BLE001 - any unreadable cache (JSON, UTF-8, tokenizers' own errors) is rebuilt
+        log.warning("the vocabulary cache %s is damaged (%s); rebuilding it", path, err)
+        return None
 
 
 class EncodedPairs(Dataset):
@@ -236,7 +290,9 @@ class ParallelText(LightningDataModule):
         batch_size: sentence pairs per batch.
         num_workers: DataLoader workers.
         seed: seed of the batch shuffling.
-        cache_dir: where learned vocabularies are cached (default ``~/.cache/snnlstm/text``).
+        cache_dir: where learned vocabularies are cached; default ``text/`` in the user cache:
+            ``$SNNLSTM_CACHE_DIR``, else ``$XDG_CACHE_HOME/snnlstm``, else ``~/.cache/snnlstm``. A damaged
+            cached vocabulary is rebuilt (with a logged warning).
         train_limit: use only the first ``train_limit`` training pairs (quick runs; None = all).
         predict_file: source sentences to translate with ``snnlstm predict`` (one a line, raw text as in
             the corpus; ``"-"`` reads standard input). None: predict translates the test split.
@@ -289,7 +345,7 @@ class ParallelText(LightningDataModule):
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
-        self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "snnlstm" / "text"
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir("text")
         self._codec: TextCodec | None = None
         self._text: dict[str, tuple[list[str], list[str]]] = {}
         self._encoded: dict[str, EncodedPairs] = {}
@@ -327,8 +383,9 @@ class ParallelText(LightningDataModule):
         if hp.vocab_from is not None:
             return load_codec(hp.vocab_from)
         path = self._cache_path()
-        if path.is_file():
-            return codec_from_json(path.read_text(encoding="utf-8"))
+        cached = _read_cached_codec(path)
+        if cached is not None:
+            return cached
         src, tgt = self.text("train")
         if hp.tokenization == "prepared":
             codec: TextCodec = PreparedCodec.build(src, tgt, hp.src_lang, hp.tgt_lang, hp.min_count)
@@ -337,9 +394,7 @@ class ParallelText(LightningDataModule):
             codec = SubwordCodec.build(src, tgt, hp.src_lang, hp.tgt_lang, hp.vocab_size, hp.lowercase)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(codec.to_json(), encoding="utf-8")
-            tmp.replace(path)
+            atomic_write_text(path, codec.to_json())
         except OSError as err:  # a read-only cache only costs rebuilding next time
             log.warning("could not cache the vocabulary in %s: %s", path, err)
         return codec
@@ -459,8 +514,7 @@ class ParallelText(LightningDataModule):
             return [line.strip() for line in sys.stdin.read().splitlines()]
         if not Path(path).is_file():
             raise FileNotFoundError(f"predict_file {path!r} does not exist; give a text file with one source sentence a line, or '-' for stdin")
-        with _open(Path(path)) as fh:
-            return [line.strip() for line in fh.read().splitlines()]
+        return [line.strip() for line in _read_text(Path(path)).splitlines()]
 
     def _encode_sources(self, lines: list[str]) -> EncodedPairs:
         codec, max_len = self.codec, self.hparams.max_len

@@ -42,6 +42,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from .base import SequenceDataModule, check_choice, check_int
+from .files import utf8_error
 
 __all__ = ["UCIHAR"]
 
@@ -106,10 +107,11 @@ class UCIHAR(SequenceDataModule):
 
     The text files of a split are parsed with :func:`numpy.loadtxt` (about 0.25 s per channel
     file of the real training split, so no cache) and stacked, with vectorised ops, into one
-    :class:`~torch.utils.data.TensorDataset` per split. Every file is validated: 128 values on
-    every line, finite values, the same number of lines in all files of a split (signals,
-    labels, subjects), labels in ``1..6`` and subject ids in ``1..30``; a violation raises a
-    ``ValueError`` naming the file (and line) instead of misaligning windows and labels.
+    :class:`~torch.utils.data.TensorDataset` per split. Every file is validated: UTF-8 (ASCII)
+    text, 128 values on every line, finite values, the same number of lines in all files of a
+    split (signals, labels, subjects), labels in ``1..6`` and subject ids in ``1..30``; a
+    violation raises a ``ValueError`` naming the file (and line) instead of misaligning windows
+    and labels.
 
     Batches are ``(inputs, targets)``: ``inputs`` ``float32`` ``[batch, 128, len(channels)]``
     with the channels in the order of ``channels``; ``targets`` ``int64`` ``[batch]`` in
@@ -215,13 +217,13 @@ class UCIHAR(SequenceDataModule):
         """Activity name of every target ``0..5``: from ``activity_labels.txt`` if present, else :data:`CLASS_NAMES`.
 
         Raises:
-            ValueError: If ``activity_labels.txt`` exists but does not map ids ``1..6`` to names.
+            ValueError: If ``activity_labels.txt`` exists but is not UTF-8 text or does not map ids ``1..6`` to names.
         """
         path = self.dataset_dir / "activity_labels.txt"
         if not path.is_file():
             return list(CLASS_NAMES)
         names: dict[int, str] = {}
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        for number, line in enumerate(_read_text(path).splitlines(), start=1):
             parts = line.split(maxsplit=1)
             if not parts:
                 continue
@@ -404,10 +406,22 @@ def _check_channels(channels: object) -> list[str]:
     return list(channels)
 
 
+def _read_text(path: Path) -> str:
+    """The text of ``path`` as UTF-8 (the release is ASCII).
+
+    Raises:
+        ValueError: If it is not UTF-8, naming the file, the line and the fix.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise utf8_error(path, path.read_bytes(), _REEXTRACT) from None
+
+
 def _line_number(path: Path, row: int) -> int:
     """1-based line of ``path`` holding data row ``row`` (0-based; blank lines skipped, as numpy does)."""
     seen = -1
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             if line.strip():
                 seen += 1
@@ -421,7 +435,7 @@ def _first_ragged_line(path: Path, width: int) -> tuple[int, int] | None:
 
     Only run to explain a parse error, so the per-line loop never runs on good data.
     """
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             count = len(line.split())
             if count and count != width:
@@ -441,13 +455,15 @@ def _read_table(path: Path, width: int, dtype: type) -> np.ndarray:
         Array ``[lines, width]``.
 
     Raises:
-        ValueError: Naming the file (and line) if it is empty, ragged, has another width,
-            holds an unparsable token or a non-finite value.
+        ValueError: Naming the file (and line) if it is not UTF-8 text, empty, ragged, has another
+            width, holds an unparsable token or a non-finite value.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # numpy's "Empty input file"
-            values = np.loadtxt(path, dtype=dtype, ndmin=2)
+            values = np.loadtxt(path, dtype=dtype, ndmin=2, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise utf8_error(path, path.read_bytes(), _REEXTRACT) from None
     except ValueError as err:
         ragged = _first_ragged_line(path, width)
         if ragged is not None:

@@ -97,15 +97,13 @@ def test_cpp_and_python_kernels_agree() -> None:
     model = SpikingLSTM(5, 16, mode="snn", timesteps=4, spiking_gates=("i", "f", "g", "o", "tanh_c"), leak=0.95)
     x = torch.randn(8, 10, 5)
     runs = []
-    for module in (_cpp.fused_cell_kernels(), None):
-        _cpp._STATE["module"] = module
-        try:
-            model.zero_grad()
-            out = model(x)
-            out.output.sum().backward()
-            runs.append((out.output.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
-        finally:
-            _cpp._STATE.pop("module", None)
+    for backend, kernel in (("cpp", "cpp-fused"), ("torch", "torch-fused")):
+        model.backend = backend
+        assert model.kernel == kernel
+        model.zero_grad()
+        out = model(x)
+        out.output.sum().backward()
+        runs.append((out.output.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
     (a, ga), (b, gb) = runs
     torch.testing.assert_close(a, b, rtol=0, atol=0)  # same comparisons, same float32 forward maths
     for name in ga:

@@ -4,7 +4,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from snnlstm.nn.lstm import LSTMCompat, SpikingLSTM
+from snnlstm.nn.compat import LSTMCompat
+from snnlstm.nn.lstm import SpikingLSTM
 
 GATE_SETS = {
     "NS_tanh_g": ("i", "f", "o", "tanh_c"),

@@ -133,3 +133,25 @@ def test_layer_mismatch() -> None:
 
 def test_gate_names() -> None:
     assert POPULATIONS == GATE_NAMES + ("lif", "ahp", "h")
+
+
+def test_model_stats_of_two_stacks_add_their_operations() -> None:
+    """A spiking and a non-spiking stack on the same inputs: operations add, the rate is the spiking
+    stack's, the ratio is total ANN over total SNN energy."""
+    from snnlstm.measure.energy import compute_energy_pj
+    from snnlstm.measure.metrics import model_spike_stats, sum_spike_stats
+
+    snn, ann = spike_stats(_stats()), spike_stats(_stats(mode="ann", seed=1))
+    totals = sum_spike_stats([snn, {}, ann])  # a stack without updates ({}) is skipped
+    out = model_spike_stats(totals, samples=3)
+    ac = (snn["synops/ac_per_sample"] + ann["synops/ac_per_sample"]).item()
+    mac = (snn["synops/mac_per_sample"] + ann["synops/mac_per_sample"]).item()
+    ann_ac = (snn["ann/ac_per_sample"] + ann["ann/ac_per_sample"]).item()
+    ann_mac = (snn["ann/mac_per_sample"] + ann["ann/mac_per_sample"]).item()
+    assert out["synops/ac_per_sample"].item() == pytest.approx(ac)
+    assert out["energy/snn_pj_per_sample"].item() == pytest.approx(compute_energy_pj(mac, ac))
+    assert out["energy_ratio"].item() == pytest.approx(compute_energy_pj(ann_mac, ann_ac) / compute_energy_pj(mac, ac))
+    assert out["rate"].item() == pytest.approx(snn["rate"].item())  # the ANN stack has no neurons
+    assert sum_spike_stats([{}]) is None and "rate" not in model_spike_stats(sum_spike_stats([ann]), 3)
+    with pytest.raises(ValueError, match="number of inputs"):
+        model_spike_stats(totals, samples=0)

@@ -47,8 +47,10 @@ class FusedConfig(NamedTuple):
         activation: ``"hard"`` or ``"standard"`` for analog gates.
         surrogate: surrogate name (one of :data:`FUSED_SURROGATES`).
         gamma: height of the triangular surrogate.
-        compiled: run the Python per-wavefront functions through ``torch.compile`` when the C++
-            kernels do not apply (other devices, no C++ compiler).
+        compiled: run the Python per-wavefront functions through ``torch.compile``.
+        use_cpp: run every wavefront through the C++ kernels (CPU float32/float64 tensors; the caller,
+            :func:`snnlstm.backends.selection.resolve`, checked they can run), else through the
+            Python per-wavefront functions :func:`forward_step` / :func:`backward_step` (any device).
     """
 
     timesteps: int
@@ -60,6 +62,7 @@ class FusedConfig(NamedTuple):
     surrogate: str
     gamma: float
     compiled: bool = False
+    use_cpp: bool = False
 
 
 class FusedOutput(NamedTuple):
@@ -348,15 +351,21 @@ _SURROGATE_IDS = {name: k for k, name in enumerate(FUSED_SURROGATES)}
 
 
 def _cpp(t: Tensor, cfg: FusedConfig) -> Any:
-    """The C++ kernel module when it applies (float32/64 CPU tensors and the kernels built), else None.
+    """The C++ kernel module when ``cfg.use_cpp``, else None (the Python wavefront functions run).
 
-    On the CPU the C++ kernels win over ``compiled`` (they are faster than the compiled Python
-    functions); ``compiled`` applies to the Python fallback."""
-    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
+    Raises:
+        RuntimeError: ``use_cpp`` on a tensor the kernels cannot take, or kernels that are not built.
+    """
+    if not cfg.use_cpp:
         return None
+    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
+        raise RuntimeError(f"the C++ spiking kernels take float32/float64 CPU tensors, got {t.dtype} on {t.device}")
     from ..kernels.build import fused_cell_kernels
 
-    return fused_cell_kernels()
+    ext = fused_cell_kernels()
+    if ext is None:
+        raise RuntimeError("the C++ spiking kernels are not built; use backend='torch'")
+    return ext
 
 
 def _scalars(p: _Params, cfg: FusedConfig) -> list[float]:

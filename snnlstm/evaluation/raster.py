@@ -1,9 +1,8 @@
 """Spike trains of one input sample, per layer and gate, and their raster / firing-rate plots.
 
-:func:`record_spike_trains` re-runs a :class:`~snnlstm.nn.lstm.SpikingLSTM` on one sequence with the
-reference T*N loop of the pure step function (:func:`snnlstm.functional.cells.spiking_cell_step`),
-keeping every neuron's output at every SNN step instead of only the counts that the layer returns.
-The outputs are those of the layer itself (same weights, thresholds, leaks, encoding and shift).
+:func:`record_spike_trains` re-runs a :class:`~snnlstm.nn.lstm.SpikingLSTM` on one sequence through the
+reference schedule (:func:`snnlstm.backends.reference.sequential`) with a recorder, keeping every
+neuron's output at every SNN step instead of only the counts that the layer returns.
 """
 
 from __future__ import annotations
@@ -14,9 +13,10 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
+from ..backends.ann import cell_weights
+from ..backends.reference import sequential
+from ..functional.cells import SpikingCellOutput
 from ..functional.encoding import poisson_encode
-from ..functional.activations import gate_sigmoid, gate_tanh
-from ..functional.cells import CellMembranes, spiking_cell_step
 from ..nn.lstm import SpikingLSTM
 
 #: gate populations recorded per layer (``h`` is the layer output ``o * S_tanh_c``)
@@ -26,6 +26,9 @@ RECORDED: tuple[str, ...] = ("i", "f", "o", "g", "tanh_c", "h")
 @torch.no_grad()
 def record_spike_trains(layer: SpikingLSTM, x: Tensor) -> list[dict[str, Tensor]]:
     """Outputs of every gate population at every SNN step for one sequence.
+
+    Runs the reference schedule (:func:`snnlstm.backends.reference.sequential`) with a recorder, so the
+    trains are those of the layer's own model (weights, thresholds, leaks, encoding, shift, ``clamp_c``).
 
     Args:
         layer: a spiking LSTM in SNN mode (or converted on the fly: ANN mode is run as SNN with its
@@ -51,33 +54,23 @@ def record_spike_trains(layer: SpikingLSTM, x: Tensor) -> list[dict[str, Tensor]
         layer_in, direct = poisson_encode(layer_in, t_max), False  # [N, T, 1, F]
     recorded = []
     for k in range(layer.num_layers):
-        w_ih, w_hh_t, b = layer._layer_weights(k)
+        w_ih, w_hh_t, b = cell_weights(layer, k)
         neurons = layer.neurons[k]
-        p = neurons.cell_params(hid, t_max, layer.bias_shift, layer.spiking_gates, layer.activation)
+        p = neurons.cell_params(hid, t_max, layer.bias_shift, layer.spiking_gates, layer.activation, layer.clamp_c)
         proj = layer_in @ w_ih.t()
         if b is not None:
             proj = proj + b
-        h_prev = [x.new_zeros(1, hid)] * t_max
-        c_prev = [x.new_zeros(1, hid)] * t_max
         trains: dict[str, list[Tensor]] = {g: [] for g in RECORDED}
-        outs = []
-        for proj_n in proj.unbind(0):
-            mem = CellMembranes(x.new_zeros(1, 3 * hid), x.new_zeros(1, hid), x.new_zeros(1, hid))
-            steps = []
-            for t in range(t_max):
-                z = (proj_n if direct else proj_n[t]) + h_prev[t] @ w_hh_t
-                out = spiking_cell_step(z, c_prev[t], mem, p, neurons.f.spike_grad)
-                mem, h_prev[t], c_prev[t] = out.mem, out.h, out.c
-                i, f, o = out.sig_spikes.chunk(3, dim=-1)
-                if not p.spike_i:
-                    i = gate_sigmoid(z[..., :hid], p.activation, p.v_sig[0])
-                g = out.g if p.spike_g else gate_tanh(z[..., 3 * hid :], p.activation, *p.v_g)
-                for name, value in zip(RECORDED, (i, f, o, g, out.c_spikes, out.h)):
-                    trains[name].append(value[0])
-                steps.append(out.h)
-            outs.append(torch.stack(steps))  # [T, 1, H]
+
+        def record(n: int, t: int, out: SpikingCellOutput) -> None:
+            _, f, o = out.sig_spikes.chunk(3, dim=-1)
+            for name, value in zip(RECORDED, (out.i, f, o, out.g, out.c_spikes, out.h)):
+                trains[name].append(value[0])
+
+        zero = x.new_zeros(1, hid)
+        h_nt, _, _ = sequential(proj, direct, w_hh_t, zero, zero, p, neurons.f.spike_grad, t_max, record=record)
         recorded.append({g: torch.stack(v) for g, v in trains.items()})
-        layer_in, direct = torch.stack(outs), False  # spikes [N, T, 1, H] into the next layer
+        layer_in, direct = h_nt, False  # spikes [N, T, 1, H] into the next layer
     return recorded
 
 

@@ -5,8 +5,10 @@ several input encodings and with/without the bias shift) over a dataloader and r
 :class:`SweepRow` per setting: accuracy, firing rate, synaptic operations, the estimated compute
 energy against the iso-architecture non-spiking LSTM, and the latency in time steps of the
 pipelined (T+N-1) and sequential (T*N) schedules. A model still in ANN mode is converted for the
-sweep (thresholds from its hard activations): that is the paper's conversion-only curve (Fig. 3b);
-a fine-tuned SNN checkpoint gives Fig. 3a. The layers' settings are restored afterwards.
+sweep (thresholds from its hard activations, or calibrated on ``calibrate_with`` batches for a
+sigmoid/tanh model): that is the paper's conversion-only curve (Fig. 3b); a fine-tuned SNN checkpoint
+gives Fig. 3a. The switching goes through :func:`snnlstm.conversion.spiking`, so the layers' settings
+and thresholds are restored afterwards.
 
 :func:`write_sweep_csv`, :func:`format_sweep_table` and :func:`plot_sweep` write the result as a
 CSV file, a plain-text table like the paper's and a PNG (accuracy vs T, the non-spiking accuracy as
@@ -17,18 +19,21 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import nn
+from torchmetrics.aggregation import SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from ..conversion.api import CalibrationData, spiking
 from ..functional.encoding import check_encoding
 from ..measure.energy import latency_steps
 from ..nn.lstm import check_timesteps, spiking_layers
-from ..measure.metrics import SpikeStatsMetric
-from ..measure.stats import stats_sources
+from ..measure.metrics import SpikeStatsMetric, model_spike_stats, sum_spike_stats
+from ..measure.stats import SpikeStats, named_stats_sources
 
 #: modes :func:`timestep_sweep` can evaluate
 SWEEP_MODES: tuple[str, ...] = ("snn", "hybrid")
@@ -75,6 +80,10 @@ def evaluate(
 ) -> tuple[float, dict[str, float]]:
     """Accuracy (percent) and spike statistics of ``module`` over ``loader``.
 
+    Every spiking layer stack of ``module`` (each :class:`~snnlstm.measure.stats.StatsSource`: a
+    translator's encoder and decoder, two ``SpikingLSTM`` s of one classifier, ...) is hooked, so the
+    operations and energy are those of the whole model.
+
     Args:
         module: maps inputs ``[B, N, F]`` to logits ``[B, num_classes]`` (spiking LSTM layers or an
             :class:`~snnlstm.nn.lsnn.LSNN`).
@@ -83,28 +92,63 @@ def evaluate(
         device: where to run (default: the module's parameters' device).
 
     Returns:
-        ``(accuracy_percent, stats)`` with the :class:`~snnlstm.measure.metrics.SpikeStatsMetric` keys of the
-        first spiking layer stack (empty if the module has none). Both are reduced across processes
-        under DDP (torchmetrics).
+        ``(accuracy_percent, stats)``. ``stats`` (empty if the module has no spiking layer stack):
+
+        * the model's totals over all stacks, per input sample (:func:`~snnlstm.measure.metrics.model_spike_stats`
+          keys: ``rate``, ``synops/ac_per_sample``, ``energy/snn_pj_per_sample``, ``energy_ratio``, ...);
+        * ``{name}/{key}`` for each stack (``name`` as in ``module.named_modules()``, ``key`` a
+          :class:`~snnlstm.measure.metrics.SpikeStatsMetric` key, e.g. ``encoder/l0.f/rate``;
+          its per-sample keys are per forward-call sample);
+        * with a single stack, also its per-layer keys unprefixed (``l0.f/rate``).
+
+        All are reduced across processes under DDP (torchmetrics).
     """
-    layers = stats_sources(module)
+    sources = named_stats_sources(module)
     if device is None:
         device = next(module.parameters()).device
     accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro").to(device)
-    metric = SpikeStatsMetric(layers[0].num_layers).to(device) if layers else None
-    handle = layers[0].register_stats_hook(lambda _m, stats: metric.update(stats)) if metric is not None else None
+    samples = SumMetric().to(device)
+    metrics = {name: SpikeStatsMetric(m.num_layers).to(device) for name, m in sources.items()}
+    handles = [m.register_stats_hook(_updater(metrics[name])) for name, m in sources.items()]
     was_training = module.training
     module.eval()
     try:
         for batch in loader:
             x, y = batch[0].to(device), batch[1].to(device)
             accuracy.update(module(x), y)
+            samples.update(float(x.shape[0]))
     finally:
         module.train(was_training)
-        if handle is not None:
+        for handle in handles:
             handle.remove()
-    stats = {k: float(v) for k, v in metric.compute().items()} if metric is not None else {}
+    stats = _model_stats({name: _compute(metric) for name, metric in metrics.items()}, samples.compute())
     return 100.0 * float(accuracy.compute()), stats
+
+
+def _updater(metric: SpikeStatsMetric) -> Callable[[Any, SpikeStats], None]:
+    """A stats hook that adds every forward's stats to ``metric``."""
+    return lambda _module, stats: metric.update(stats)
+
+
+def _compute(metric: SpikeStatsMetric) -> dict[str, torch.Tensor]:
+    """``metric.compute()``; ``{}`` without torchmetrics' warning for a stack that never ran."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*was called before the ``update`` method.*")
+        return metric.compute()
+
+
+def _model_stats(per_stack: Mapping[str, Mapping[str, torch.Tensor]], samples: torch.Tensor) -> dict[str, float]:
+    """The keys :func:`evaluate` returns, from each stack's ``SpikeStatsMetric.compute()`` result."""
+    totals = sum_spike_stats(list(per_stack.values()))
+    if totals is None or float(samples) <= 0:
+        return {}
+    stats = {k: float(v) for k, v in model_spike_stats(totals, samples).items()}
+    for name, result in per_stack.items():
+        stats.update({f"{name}/{k}": float(v) for k, v in result.items()})
+    if len(per_stack) == 1:
+        (result,) = per_stack.values()
+        stats.update({k: float(v) for k, v in result.items() if k.startswith("l")})
+    return stats
 
 
 def timestep_sweep(
@@ -117,6 +161,8 @@ def timestep_sweep(
     bias_shifts: Sequence[bool] | None = None,
     reference: bool = True,
     mode: str = "snn",
+    calibrate_with: CalibrationData = None,
+    calibration_batches: int = 8,
 ) -> tuple[list[SweepRow], float | None]:
     """Evaluate ``module`` at every ``T`` (x encoding x bias shift) in SNN (or hybrid) mode.
 
@@ -132,12 +178,16 @@ def timestep_sweep(
         mode: ``"snn"`` (Datta et al.'s spiking LSTM) or ``"hybrid"`` (Ponghiran & Roy's hybrid cell;
             its rows have encoding ``"generator"``, its own input spike generator, and no bias shift,
             and ``encodings``/``bias_shifts`` must be left unset).
+        calibrate_with: calibration batches (or a callable returning them) for a sigmoid/tanh model in ANN
+            mode: its thresholds are calibrated once, before the first T.
+        calibration_batches: use at most this many of them.
 
     Returns:
         ``(rows, ann_accuracy)``; ``ann_accuracy`` is None without ``reference``.
 
     Raises:
         ValueError: no spiking LSTM layers in ``module``, bad T, unknown encoding.
+        snnlstm.conversion.CalibrationError: a sigmoid/tanh model in ANN mode and no ``calibrate_with``.
     """
     layers = spiking_layers(module)
     if not layers:
@@ -147,26 +197,22 @@ def timestep_sweep(
         raise ValueError(f"unknown sweep mode {mode!r}; allowed: {', '.join(SWEEP_MODES)}")
     if mode == "hybrid" and (encodings or bias_shifts):
         raise ValueError("a hybrid sweep has its own input spike generator and no bias shift: leave encodings and bias_shifts unset")
-    saved = [layer.get_extra_state() for layer in layers]
     stage = "converted" if layers[0].mode == "ann" else "trained"
     encodings = list(encodings) if encodings else [layers[0].encoding]
     bias_shifts = list(bias_shifts) if bias_shifts is not None and len(bias_shifts) else [layers[0].bias_shift]
     rows: list[SweepRow] = []
     ann_accuracy = None
-    try:
-        if reference:
-            for layer in layers:
-                layer.configure(mode="ann")
+    if reference:
+        with spiking(module, mode="ann"):
             ann_accuracy, _ = evaluate(module, loader, num_classes)
-        settings = [(enc, shift) for enc in encodings for shift in bias_shifts] if mode == "snn" else [("generator", False)]
+    settings = [(enc, shift) for enc in encodings for shift in bias_shifts] if mode == "snn" else [("generator", False)]
+    # convert (and calibrate) once; each setting then only changes T, encoding and shift
+    with spiking(module, mode=mode, calibrate_with=calibrate_with, calibration_batches=calibration_batches):
         for enc, shift in settings:
             for t in timesteps:
-                for layer in layers:
-                    if mode == "snn":
-                        layer.configure(mode="snn", timesteps=int(t), encoding=enc, bias_shift=bool(shift))
-                    else:
-                        layer.configure(mode="hybrid", timesteps=int(t))
-                acc, stats = evaluate(module, loader, num_classes)
+                snn = mode == "snn"
+                with spiking(module, mode=None, timesteps=int(t), encoding=enc if snn else None, bias_shift=bool(shift) if snn else None):
+                    acc, stats = evaluate(module, loader, num_classes)
                 rows.append(
                     SweepRow(
                         stage=stage,
@@ -183,9 +229,6 @@ def timestep_sweep(
                         latency_sequential=latency_steps(seq_len, int(t), "sequential"),
                     )
                 )
-    finally:
-        for layer, state in zip(layers, saved):
-            layer.set_extra_state(state)
     return rows, ann_accuracy
 
 

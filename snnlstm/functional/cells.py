@@ -77,7 +77,14 @@ class SpikingCellParams(NamedTuple):
 
 
 class SpikingCellOutput(NamedTuple):
-    """Output of one spiking cell step: new ``h``, ``c``, membranes and the gate outputs."""
+    """Output of one spiking cell step: new ``h``, ``c``, membranes and the gate outputs.
+
+    Attributes:
+        sig_spikes: IF spikes of i, f, o ``[..., 3H]`` (i's are unused when i is analog).
+        g: the g the cell used (ternary spikes, or analog).
+        c_spikes: ternary spikes of the tanh_c neuron.
+        i: the i the cell used (spikes, or analog).
+    """
 
     h: Tensor
     c: Tensor
@@ -85,6 +92,7 @@ class SpikingCellOutput(NamedTuple):
     sig_spikes: Tensor
     g: Tensor
     c_spikes: Tensor
+    i: Tensor | None = None
 
 
 def lstm_cell_step(
@@ -160,4 +168,4 @@ def spiking_cell_step(
     s_c, m_c = ternary_step(_tanh_current(c, *p.v_c, p.shift), mem.c, *p.v_c, p.leak_c, spike_fn)
     if p.clamp_c:  # the carried state; the tanh_c neuron integrated the unclamped c (as h does in ANN mode)
         c = torch.clamp(c, -1.0, 1.0)
-    return SpikingCellOutput(o * s_c, c, CellMembranes(m_sig, m_g, m_c), s_sig, g, s_c)
+    return SpikingCellOutput(o * s_c, c, CellMembranes(m_sig, m_g, m_c), s_sig, g, s_c, i)

@@ -18,7 +18,10 @@ Hybrid cell (test time; ``T`` SNN steps per input element, all integer arithmeti
   neuron with two membranes ``V+ += I``, ``V- -= I`` and threshold 512, emitting ``+1`` / ``-1`` (rate
   ``z / 2``);
 * every membrane restarts at 1 for each input element; spike counts averaged over ``T`` replace the gates
-  and ``c'``, ``h'`` are computed in analog as above.
+  (c̃'s rate is its net signed count, ``(spikes of V+ - spikes of V-) / T``) and ``c'``, ``h'`` are
+  computed in analog as above. The reported spike count of c̃ is every spike of both membranes (they
+  never fire in the same step: ``V+ + V-`` starts at 2 and falls by 512 per spike, so a c̃ neuron
+  spikes at most once a step).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "generator_spike_train",
     "hybrid_cell_step",
     "hybrid_gate_rates",
+    "hybrid_membrane_counts",
     "hybrid_sequence",
     "modified_cell_step",
     "modified_sigmoid",
@@ -174,29 +178,57 @@ def generator_spike_train(values: Tensor, timesteps: int) -> Tensor:
     return torch.sign(u) * fired.diff(dim=0)
 
 
-def hybrid_gate_rates(current: Tensor) -> Tensor:
-    """Spike rates of the gate neurons driven by integer currents over ``T`` steps.
+def hybrid_membrane_counts(current: Tensor) -> Tensor:
+    """Spikes of every gate membrane driven by integer currents over ``T`` steps.
 
-    i, f, o are soft-reset IF neurons (threshold 1024), c̃ the signed IF neuron (threshold 512); all
-    membranes start at 1. On the CPU (float32) one pass of a C++ kernel computes the counts; otherwise,
-    or without the compiled kernels, :func:`soft_if_step` / :func:`signed_if_step` are looped over ``T``
-    (the same arithmetic, so the same counts).
+    i, f, o are soft-reset IF neurons (threshold 1024), c̃ the signed IF neuron (threshold 512) with
+    two membranes, ``V+`` driven by ``I`` and ``V-`` by ``-I``; all membranes start at 1. On the CPU
+    (float32) one pass of a C++ kernel counts; otherwise, or without the compiled kernels,
+    :func:`soft_if_step` is looped over ``T`` (the same arithmetic, so the same counts).
 
     Args:
         current: ``[T, ..., 4H]`` input currents (synaptic input plus quantised bias), gates (i, f, c̃, o).
 
     Returns:
-        Rates ``[..., 4H]`` (spike counts / T; c̃ counts are signed), gates (i, f, c̃, o).
+        Counts ``[..., 5H]``, all ``>= 0``, in the order (i, f, c̃ ``V+``, o, c̃ ``V-``).
+
+    Raises:
+        ValueError: ``current`` is not ``[T, ..., 4H]``.
     """
     if current.dim() < 2 or current.shape[-1] % 4:
         raise ValueError(f"current must be [T, ..., 4H] (gates i, f, c~, o), got shape {tuple(current.shape)}")
-    timesteps = current.shape[0]
+    timesteps, width = current.shape[0], current.shape[-1]
     kernels = _hybrid_kernels(current)
-    if kernels is not None:
-        flat = current.reshape(timesteps, -1, current.shape[-1]).contiguous()
-        counts = kernels.hybrid_gate_counts(flat, float(GATE_THRESHOLD), float(CAND_THRESHOLD), float(MEMBRANE_START))
-        return (counts / timesteps).view(current.shape[1:])
-    return _hybrid_gate_rates_loop(current)
+    if kernels is None:
+        return _hybrid_membrane_counts_loop(current)
+    flat = current.reshape(timesteps, -1, width).contiguous()
+    counts = kernels.hybrid_gate_counts(flat, float(GATE_THRESHOLD), float(CAND_THRESHOLD), float(MEMBRANE_START))
+    return counts.view(*current.shape[1:-1], width + width // 4)
+
+
+def hybrid_gate_rates(current: Tensor) -> Tensor:
+    """Spike rates of the gate neurons driven by integer currents over ``T`` steps
+    (:func:`hybrid_membrane_counts` over ``T``; c̃'s rate is signed, ``(V+ - V-) / T``).
+
+    Args:
+        current: ``[T, ..., 4H]`` input currents (synaptic input plus quantised bias), gates (i, f, c̃, o).
+
+    Returns:
+        Rates ``[..., 4H]``, gates (i, f, c̃, o).
+    """
+    return _counts_to_rates(hybrid_membrane_counts(current), current.shape[0])
+
+
+def _counts_to_rates(counts: Tensor, timesteps: int) -> Tensor:
+    """Gate rates ``[..., 4H]`` (c̃ signed: ``V+ - V-``) from membrane counts ``[..., 5H]``, over ``T``."""
+    i, f, pos, o, neg = counts.chunk(5, dim=-1)
+    return torch.cat([i, f, pos - neg, o], dim=-1) / timesteps
+
+
+def _counts_to_gate_spikes(counts: Tensor) -> Tensor:
+    """Spikes per gate neuron ``[..., 4H]`` (c̃: every spike of both membranes) from membrane counts."""
+    i, f, pos, o, neg = counts.chunk(5, dim=-1)
+    return torch.cat([i, f, pos + neg, o], dim=-1)
 
 
 def _hybrid_kernels(tensor: Tensor) -> Any:
@@ -208,23 +240,27 @@ def _hybrid_kernels(tensor: Tensor) -> Any:
     return fused_cell_kernels()
 
 
+def _hybrid_membrane_counts_loop(current: Tensor) -> Tensor:
+    """:func:`hybrid_membrane_counts` as a Python loop over ``T`` of the pure neuron steps."""
+    ci, cf, cg, co = current.chunk(4, dim=-1)
+    drive = torch.cat([ci, cf, cg, co, -cg], dim=-1)  # V- integrates -I (signed_if_step)
+    hidden = ci.shape[-1]
+    threshold = torch.full_like(drive[0], GATE_THRESHOLD)
+    threshold[..., 2 * hidden : 3 * hidden] = CAND_THRESHOLD
+    threshold[..., 4 * hidden :] = CAND_THRESHOLD
+    v = torch.full_like(drive[0], MEMBRANE_START)
+    counts = torch.zeros_like(v)
+    for t in range(current.shape[0]):
+        v = v + drive[t]
+        fire = v > threshold
+        v = v - threshold * fire
+        counts = counts + fire.to(v.dtype)
+    return counts
+
+
 def _hybrid_gate_rates_loop(current: Tensor) -> Tensor:
     """:func:`hybrid_gate_rates` as a Python loop over ``T`` of the pure neuron steps."""
-    timesteps = current.shape[0]
-    ci, cf, cg, co = current.chunk(4, dim=-1)
-    sig = torch.cat([ci, cf, co], dim=-1)
-    v_sig = torch.full_like(sig[0], MEMBRANE_START)
-    v_pos = torch.full_like(cg[0], MEMBRANE_START)
-    v_neg = torch.full_like(cg[0], MEMBRANE_START)
-    count_sig = torch.zeros_like(v_sig)
-    count_g = torch.zeros_like(v_pos)
-    for t in range(timesteps):
-        v_sig, s = soft_if_step(v_sig, sig[t])
-        v_pos, v_neg, g = signed_if_step(v_pos, v_neg, cg[t])
-        count_sig = count_sig + s
-        count_g = count_g + g
-    i, f, o = (count_sig / timesteps).chunk(3, dim=-1)
-    return torch.cat([i, f, count_g / timesteps, o], dim=-1)
+    return _counts_to_rates(_hybrid_membrane_counts_loop(current), current.shape[0])
 
 
 class HybridCellOutput(NamedTuple):
@@ -232,8 +268,9 @@ class HybridCellOutput(NamedTuple):
 
     h: Tensor
     c: Tensor
-    rates: Tensor  # [..., 4H] spike counts / T in gate order (i, f, c̃, o)
+    rates: Tensor  # [..., 4H] spike counts / T in gate order (i, f, c̃, o); c̃ signed, (V+ - V-) / T
     input_spikes: Tensor  # [...] spikes emitted by the input generator over the T steps (for energy)
+    gate_spikes: Tensor  # [..., 4H] spikes of each gate neuron over the T steps; c̃: both membranes, V+ + V-
 
 
 def hybrid_cell_step(
@@ -244,6 +281,7 @@ def hybrid_cell_step(
     bias_q: Tensor,
     timesteps: int,
     clamp_c: bool = False,
+    event_driven: bool = False,
 ) -> HybridCellOutput:
     """One input element of the hybrid analog-spiking cell (``timesteps`` SNN steps).
 
@@ -261,26 +299,35 @@ def hybrid_cell_step(
         bias_q: :func:`quantize_bias` of the shared bias, ``[4H]``.
         timesteps: ``T >= 1``.
         clamp_c: clamp ``c`` to ``[-1, 1]`` as the trained cell did.
+        event_driven: one C++ pass that adds only the synapse rows of the inputs that spiked (CPU,
+            float32, kernels built; :func:`snnlstm.backends.selection.resolve` checks), else the dense
+            matmul of all T steps. Both give the same integer sums, so the same counts.
 
     Returns:
         :class:`HybridCellOutput`; ``h``, ``c`` ``[B, H]``.
     """
     values = torch.cat([x, h_prev], dim=-1)
-    kernels = _hybrid_kernels(values)
-    if kernels is not None and values.dim() == 2 and weight_q.dtype == bias_q.dtype == torch.float32:
+    if event_driven:
+        kernels = _hybrid_kernels(values)
+        if kernels is None or values.dim() != 2 or not weight_q.dtype == bias_q.dtype == torch.float32:
+            raise RuntimeError(
+                "the event-driven hybrid kernel needs float32 [B, I] CPU inputs and built C++ kernels; "
+                "run with event_driven=False"
+            )
         # event-driven: only the synapses of the inputs that spiked, no [T, B, 4H] current
         counts, input_spikes = kernels.hybrid_element_counts(
             values.contiguous(), weight_q.t().contiguous(), bias_q.contiguous(), timesteps,
             float(GEN_THRESHOLD), float(GATE_THRESHOLD), float(CAND_THRESHOLD), float(MEMBRANE_START),
         )
-        rates = counts / timesteps
     else:
         spikes = generator_spike_train(values, timesteps)  # [T, B, I + H]
-        rates = hybrid_gate_rates(torch.addmm(bias_q, spikes.flatten(0, 1), weight_q.t()).view(*spikes.shape[:-1], -1))
+        current = torch.addmm(bias_q, spikes.flatten(0, 1), weight_q.t()).view(*spikes.shape[:-1], -1)
+        counts = hybrid_membrane_counts(current)
         input_spikes = spikes.abs().sum(dim=(0, -1))
+    rates = _counts_to_rates(counts, timesteps)
     i, f, g, o = rates.chunk(4, dim=-1)
     h, c = _cell_update(i, f, g, o, c_prev, clamp_c)
-    return HybridCellOutput(h, c, rates, input_spikes)
+    return HybridCellOutput(h, c, rates, input_spikes, _counts_to_gate_spikes(counts))
 
 
 class HybridSequenceOutput(NamedTuple):
@@ -290,7 +337,7 @@ class HybridSequenceOutput(NamedTuple):
         h: hidden states ``[N, B, H]`` (analog).
         c: cell states ``[N, B, H]`` (carried, so clamped with ``clamp_c``).
         gate_spikes: spike counts per gate, summed over N, T, B and H, ``[4]`` (i, f, c̃, o; c̃ counts
-            both signs).
+            every spike of both of its membranes, ``V+`` and ``V-``, not the net signed count).
         input_spikes: spikes of the input generators (``[x; h]``), summed over everything, 0-dim.
     """
 
@@ -309,6 +356,7 @@ def hybrid_sequence(
     bias: Tensor | None,
     timesteps: int,
     clamp_c: bool = False,
+    event_driven: bool = False,
 ) -> HybridSequenceOutput:
     """Run the hybrid cell over a sequence, ``T`` SNN steps per element (``T * N`` in all).
 
@@ -322,6 +370,7 @@ def hybrid_sequence(
             order (i, f, c̃, o), as ``torch.nn.LSTM`` stores them.
         timesteps: ``T >= 1``.
         clamp_c: clamp ``c`` to ``[-1, 1]``.
+        event_driven: see :func:`hybrid_cell_step`.
 
     Returns:
         :class:`HybridSequenceOutput`.
@@ -335,10 +384,10 @@ def hybrid_sequence(
         input_spikes = x.new_zeros(())
         hidden = h0.shape[-1]
         for x_n in x.unbind(0):
-            out = hybrid_cell_step(x_n, h, c, weight_q, bias_q, timesteps, clamp_c)
+            out = hybrid_cell_step(x_n, h, c, weight_q, bias_q, timesteps, clamp_c, event_driven)
             h, c = out.h, out.c
             outs.append(h)
             cells.append(c)
-            gate_spikes += (out.rates.abs() * timesteps).view(-1, 4, hidden).sum(dim=(0, 2))
+            gate_spikes += out.gate_spikes.view(-1, 4, hidden).sum(dim=(0, 2))
             input_spikes += out.input_spikes.sum()
     return HybridSequenceOutput(torch.stack(outs), torch.stack(cells), gate_spikes, input_spikes)

@@ -22,7 +22,7 @@ Definitions (per layer ``k`` and population ``g`` in ``i, f, g, o, tanh_c`` (LST
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
@@ -194,6 +194,100 @@ def spike_stats(stats: SpikeStats, e_mac_pj: float = E_MAC_PJ, e_ac_pj: float = 
     return _spike_stats_compute(_spike_stats_update(stats), e_mac_pj, e_ac_pj)
 
 
+class StatsTotals(NamedTuple):
+    """Operation and spike totals of one or several layer stacks (sums, not per sample).
+
+    Attributes:
+        ac: accumulates as run.
+        mac: multiply-accumulates as run.
+        ann_ac: accumulates of the iso-architecture non-spiking LSTMs.
+        ann_mac: multiply-accumulates of the iso-architecture non-spiking LSTMs.
+        spikes: spikes of all spiking gate neurons (0 while every stack ran as an ANN).
+        neuron_steps: updates of those neurons (0 while every stack ran as an ANN).
+        spiking: whether any stack had spiking neurons (i.e. ``spikes / neuron_steps`` is a rate).
+    """
+
+    ac: Tensor
+    mac: Tensor
+    ann_ac: Tensor
+    ann_mac: Tensor
+    spikes: Tensor
+    neuron_steps: Tensor
+    spiking: bool
+
+
+def sum_spike_stats(results: Sequence[Mapping[str, Tensor]]) -> StatsTotals | None:
+    """Add up the :meth:`SpikeStatsMetric.compute` results of several layer stacks.
+
+    A model with several stacks (a translator's encoder and decoder, two ``SpikingLSTM`` s in one
+    classifier) runs all their operations for one input, so its totals are the sums of theirs.
+
+    Args:
+        results: one ``compute()`` dict per stack; empty dicts (a stack without updates) are skipped.
+
+    Returns:
+        The summed :class:`StatsTotals`; None when no result had any samples.
+    """
+    results = [r for r in results if r]
+    if not results:
+        return None
+
+    def total(key: str) -> Tensor:
+        return sum(r[key] * r["count/samples"] for r in results)  # type: ignore[return-value]
+
+    spiking = [r for r in results if "rate" in r]
+    zero = torch.zeros_like(results[0]["count/samples"])
+    return StatsTotals(
+        ac=total("synops/ac_per_sample"),
+        mac=total("synops/mac_per_sample"),
+        ann_ac=total("ann/ac_per_sample"),
+        ann_mac=total("ann/mac_per_sample"),
+        spikes=sum((r["count/spikes"] for r in spiking), zero),
+        neuron_steps=sum((r["count/neuron_steps"] for r in spiking), zero),
+        spiking=bool(spiking),
+    )
+
+
+def model_spike_stats(
+    totals: StatsTotals, samples: float | Tensor, e_mac_pj: float = E_MAC_PJ, e_ac_pj: float = E_AC_PJ
+) -> dict[str, Tensor]:
+    """The model-level keys of :func:`_spike_stats_compute` from the totals of all its stacks.
+
+    Args:
+        totals: :func:`sum_spike_stats` of the model's stacks.
+        samples: inputs the model saw (the divisor of the per-sample keys; a decoder called once per
+            token is still one input per sequence).
+        e_mac_pj: energy per multiply-accumulate, pJ.
+        e_ac_pj: energy per accumulate, pJ.
+
+    Returns:
+        ``rate`` and ``sparsity`` (only if some stack spiked), ``synops/*_per_sample``,
+        ``ann/*_per_sample``, ``energy/snn_pj_per_sample``, ``energy/ann_pj_per_sample``,
+        ``energy_ratio`` and ``count/samples``, ``count/spikes``, ``count/neuron_steps``.
+
+    Raises:
+        ValueError: ``samples`` is not positive.
+    """
+    samples = torch.as_tensor(samples, dtype=totals.ac.dtype, device=totals.ac.device)
+    if float(samples) <= 0:
+        raise ValueError(f"model_spike_stats needs the number of inputs seen (> 0), got {float(samples)}")
+    out: dict[str, Tensor] = {}
+    if totals.spiking:
+        out["rate"] = totals.spikes / totals.neuron_steps
+        out["sparsity"] = 1.0 - out["rate"]
+    out["synops/ac_per_sample"] = totals.ac / samples
+    out["synops/mac_per_sample"] = totals.mac / samples
+    out["ann/ac_per_sample"] = totals.ann_ac / samples
+    out["ann/mac_per_sample"] = totals.ann_mac / samples
+    out["energy/snn_pj_per_sample"] = compute_energy_pj(totals.mac, totals.ac, e_mac_pj, e_ac_pj) / samples
+    out["energy/ann_pj_per_sample"] = compute_energy_pj(totals.ann_mac, totals.ann_ac, e_mac_pj, e_ac_pj) / samples
+    out["energy_ratio"] = energy_ratio(totals.ann_mac, totals.ann_ac, totals.mac, totals.ac, e_mac_pj, e_ac_pj)
+    out["count/samples"] = samples
+    out["count/spikes"] = totals.spikes
+    out["count/neuron_steps"] = totals.neuron_steps
+    return out
+
+
 class SpikeStatsMetric(Metric):
     """Accumulate the spike statistics of one (multi-layer) spiking LSTM over many forwards.
 
@@ -257,4 +351,12 @@ class SpikeStatsMetric(Metric):
         return _spike_stats_compute(state, self.e_mac_pj, self.e_ac_pj)
 
 
-__all__: Sequence[str] = ["POPULATIONS", "SpikeStatsMetric", "SpikeStatsUpdate", "spike_stats"]
+__all__: Sequence[str] = [
+    "POPULATIONS",
+    "SpikeStatsMetric",
+    "SpikeStatsUpdate",
+    "StatsTotals",
+    "model_spike_stats",
+    "spike_stats",
+    "sum_spike_stats",
+]

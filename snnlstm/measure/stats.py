@@ -92,6 +92,27 @@ class StatsSource(nn.Module):
             hook(self, stats)
 
 
+def named_stats_sources(module: nn.Module, root_name: str = "model") -> dict[str, StatsSource]:
+    """Every :class:`StatsSource` inside ``module`` by its name in ``module.named_modules()``.
+
+    Args:
+        module: the model to search (found by type, outermost first).
+        root_name: the name given to ``module`` itself when it is a :class:`StatsSource` (its name
+            in ``named_modules()`` is the empty string).
+
+    Returns:
+        Name (e.g. ``"encoder.rnn"``) -> layer stack, in ``named_modules()`` order. A stack wrapped by a
+        module that names it in ``stats_child`` (the ``nn.LSTM`` drop-in
+        :class:`snnlstm.nn.compat.LSTMCompat`) is listed under the wrapper's name.
+    """
+    wrapped = {
+        id(getattr(m, m.stats_child)): name for name, m in module.named_modules() if getattr(m, "stats_child", None)
+    }
+    return {
+        (wrapped.get(id(m), name) or root_name): m for name, m in module.named_modules() if isinstance(m, StatsSource)
+    }
+
+
 def stats_sources(module: nn.Module) -> list[StatsSource]:
     """Every :class:`StatsSource` inside ``module`` (found by type, outermost first)."""
-    return [m for m in module.modules() if isinstance(m, StatsSource)]
+    return list(named_stats_sources(module).values())

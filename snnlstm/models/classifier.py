@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Literal, Sequence
 
-import torch
 from torch import Tensor, nn
 
+from ..checkpoint import load_checkpoint
+from ..conversion.data import eval_mode_switch
 from ..nn.lstm import DEFAULT_SPIKING_GATES, MODES, SpikingLSTM, spiking_layers
 from .base import LR_SCHEDULES, OPTIMIZERS, ClassifierBase, check_training_args
 
 EVAL_MODES: tuple[str, ...] = ("auto", "ann", "snn", "hybrid")
+#: training batches a sigmoid/tanh model is calibrated on when ``eval_mode: snn`` converts it at test time
 
 __all__ = ["EVAL_MODES", "LR_SCHEDULES", "OPTIMIZERS", "SequenceClassifier", "spiking_layers"]
 
@@ -43,8 +46,10 @@ class SequenceClassifier(ClassifierBase):
         lr_schedule: ``constant`` or ``cosine`` (annealed to 0 over ``trainer.max_epochs``, per epoch).
         eval_timesteps: T used by ``test`` (None keeps the training T): sweeps one checkpoint over T.
         eval_mode: mode used by ``test``: ``auto`` (as trained/converted), ``ann``, ``snn`` (Datta et
-            al.'s conversion of a non-spiking model, no fine-tuning) or ``hybrid`` (Ponghiran & Roy's
-            test-time conversion, their ``--n-timestep`` is ``eval_timesteps``).
+            al.'s conversion of a non-spiking model, no fine-tuning; a sigmoid/tanh model is first
+            calibrated on 8 training batches of the trainer's DataModule) or ``hybrid`` (Ponghiran & Roy's
+            test-time conversion, their ``--n-timestep`` is ``eval_timesteps``). Switched with
+            :func:`snnlstm.conversion.spiking` and put back after the test.
         init_from: a Lightning checkpoint of this model to start from (weights, thresholds and the
             layers' conversion state; not the optimizer or epoch): e.g. a pre-trained ANN to convert
             and fine-tune, the "P" protocol of Datta et al.
@@ -136,7 +141,7 @@ class SequenceClassifier(ClassifierBase):
         layers.append(nn.Linear(width, num_classes))
         self.head = nn.Sequential(*layers)
         self._init_metrics(num_classes)
-        self._saved_eval_state: list[tuple[str, int]] | None = None
+        self._eval_switch: contextlib.ExitStack | None = None
         if init_from is not None:
             self.load_weights(init_from)
 
@@ -148,11 +153,12 @@ class SequenceClassifier(ClassifierBase):
 
         Raises:
             FileNotFoundError: no such file.
+            CheckpointError: the file is truncated, corrupt or holds pickled code (a ``ValueError``).
             ValueError: the checkpoint has no ``state_dict`` or does not match this architecture.
         """
         if not os.path.isfile(path):
             raise FileNotFoundError(f"init_from checkpoint {path!r} does not exist; train the source model first")
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(path, what="init_from checkpoint")
         if "state_dict" not in checkpoint:
             raise ValueError(f"{path!r} is not a Lightning checkpoint (no 'state_dict' entry)")
         own = [layer.get_extra_state() for layer in spiking_layers(self)]
@@ -189,15 +195,10 @@ class SequenceClassifier(ClassifierBase):
             layer.mode = mode
 
     def on_test_start(self) -> None:
-        layers = spiking_layers(self)
-        self._saved_eval_state = [(layer.mode, layer.timesteps) for layer in layers]
-        if self.hparams.eval_mode != "auto":
-            self.set_mode(self.hparams.eval_mode)
-        if self.hparams.eval_timesteps is not None:
-            self.set_timesteps(self.hparams.eval_timesteps)
+        hp = self.hparams
+        self._eval_switch = eval_mode_switch(self, hp.eval_mode, hp.eval_timesteps)
 
     def on_test_end(self) -> None:
-        if self._saved_eval_state is not None:
-            for layer, (mode, timesteps) in zip(spiking_layers(self), self._saved_eval_state):
-                layer.mode, layer.timesteps = mode, timesteps
-            self._saved_eval_state = None
+        if self._eval_switch is not None:
+            self._eval_switch.close()
+            self._eval_switch = None

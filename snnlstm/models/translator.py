@@ -12,13 +12,16 @@ non-spiking (``ann``).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Literal
 
 import torch
 from lightning import LightningModule
+from lightning.pytorch.utilities import move_data_to_device
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from ..conversion.data import eval_mode_switch
 from ..nn.lstm import SpikingLSTM
 from .seq2seq import Seq2Seq
 
@@ -26,6 +29,7 @@ __all__ = ["Translator"]
 
 SEARCHES: tuple[str, ...] = ("greedy", "beam")
 TRANSLATOR_EVAL_MODES: tuple[str, ...] = ("auto", "ann", "hybrid", "snn")
+#: training batches a sigmoid/tanh (``cell="baseline"``) translator is calibrated on for ``eval_mode: snn``
 
 
 class Translator(LightningModule):
@@ -44,7 +48,8 @@ class Translator(LightningModule):
         length_penalty: ``alpha`` of the beam's length normalisation.
         max_len_a, max_len_b: at most ``a * source_length + b`` target tokens.
         eval_mode: ``"auto"`` (as trained), ``"ann"``, ``"hybrid"`` (Ponghiran & Roy) or ``"snn"``
-            (Datta et al.'s conversion) at test and predict time.
+            (Datta et al.'s conversion; a ``baseline`` (sigmoid/tanh) cell is first calibrated on 8
+            teacher-forced training batches of the DataModule) at test and predict time.
         eval_timesteps: SNN time steps per token of the hybrid or spiking cells (None keeps the layers' own).
 
     Raises:
@@ -89,7 +94,7 @@ class Translator(LightningModule):
         self.criterion = nn.CrossEntropyLoss(ignore_index=0)
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self._hyps: dict[int, str] = {}
-        self._saved_modes: list[tuple[str, int]] | None = None
+        self._eval_switch: contextlib.ExitStack | None = None
         #: detokenised translations of the last test run, in test-set order (of the translated pairs)
         self.test_translations: list[str] = []
 
@@ -161,21 +166,16 @@ class Translator(LightningModule):
         self.log("val/bleu", bleu, prog_bar=True)
 
     def _apply_eval_mode(self) -> None:
-        """Switch both LSTMs to ``eval_mode``/``eval_timesteps``, remembering their own settings."""
-        layers = self.lstm_layers()
-        self._saved_modes = [(layer.mode, layer.timesteps) for layer in layers]
+        """Switch both LSTMs to ``eval_mode``/``eval_timesteps`` (:func:`snnlstm.conversion.spiking`) until
+        :meth:`_restore_modes`."""
+        self._restore_modes()
         hp = self.hparams
-        for layer in layers:
-            if hp.eval_mode != "auto":
-                layer.mode = hp.eval_mode
-            if hp.eval_timesteps is not None:
-                layer.timesteps = hp.eval_timesteps
+        self._eval_switch = eval_mode_switch(self, hp.eval_mode, hp.eval_timesteps, forward=_teacher_forced)
 
     def _restore_modes(self) -> None:
-        if self._saved_modes is not None:
-            for layer, (mode, timesteps) in zip(self.lstm_layers(), self._saved_modes):
-                layer.mode, layer.timesteps = mode, timesteps
-            self._saved_modes = None
+        if self._eval_switch is not None:
+            self._eval_switch.close()
+            self._eval_switch = None
 
     def on_test_start(self) -> None:
         self._hyps = {}
@@ -211,3 +211,8 @@ class Translator(LightningModule):
         if hp.optimizer == "adam":
             return torch.optim.Adam(params, lr=hp.lr)
         return torch.optim.SGD(params, lr=hp.lr, momentum=0.9)
+
+
+def _teacher_forced(model: nn.Module, batch: Any) -> None:
+    """One calibration forward of a :class:`Translator`: the teacher-forced loss of a training batch."""
+    model._loss(move_data_to_device(batch, model.device))

@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from snnlstm.callbacks.conversion import ANNToSNNConversion
 from snnlstm.callbacks.spike_monitor import SpikeMonitor, current_stage
-from snnlstm.nn.lstm import LSTMCompat, SpikingLSTM
+from snnlstm.nn.compat import LSTMCompat
+from snnlstm.nn.lstm import SpikingLSTM
 from snnlstm.measure.metrics import spike_stats
 from tests.wandb_utils import read_wandb_offline
 

@@ -142,3 +142,52 @@ def test_raster_rejects_bad_arguments_and_shapes() -> None:
         record_spike_trains(SpikingLSTM(4, 8, mode="snn"), torch.randn(2, 6, 4))
     with pytest.raises(ValueError, match=r"one sequence \[N, 4\], got \(6, 3\)"):
         record_spike_trains(SpikingLSTM(4, 8, mode="snn"), torch.randn(6, 3))
+
+
+class _TwoStacks(torch.nn.Module):
+    """Two spiking LSTM stacks in series (like an encoder and a decoder), the second called twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from snnlstm.nn.lstm import SpikingLSTM
+
+        self.encoder = SpikingLSTM(4, 8, mode="snn", timesteps=2)
+        self.decoder = SpikingLSTM(8, 5, num_layers=2, mode="snn", timesteps=2)
+        self.head = torch.nn.Linear(5, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(x).output
+        self.decoder(h[:, :3])  # a second call per input (a decoder step), its operations count too
+        return self.head(self.decoder(h).output[:, -1])
+
+
+def test_evaluate_counts_every_stack(tiny_data: TinySequences) -> None:
+    """Operations, energy and spikes are those of all stacks, per input sample."""
+    from snnlstm.evaluation.sweep import evaluate
+    from snnlstm.measure.energy import compute_energy_pj
+
+    torch.manual_seed(0)
+    model = _TwoStacks()
+    x = tiny_data.x
+    forwards = []
+    for stack in (model.encoder, model.decoder):
+        stack.register_stats_hook(lambda _m, stats: forwards.append(stats))
+    with torch.no_grad():
+        model(x)  # the same calls evaluate makes, on the whole data in one batch
+    layers = [layer for stats in forwards for layer in stats]
+    assert len(forwards) == 3
+    ac, mac = sum(float(s.ac) for s in layers), sum(float(s.mac) for s in layers)
+    ann_ac, ann_mac = sum(s.ann_ac for s in layers), sum(s.ann_mac for s in layers)
+    spikes = sum(float(v) for s in layers for k, v in s.spikes.items() if k != "h")
+    steps = sum(s.neuron_steps * len([k for k in s.spikes if k != "h"]) for s in layers)
+    acc, stats = evaluate(model, [(x, tiny_data.y)], num_classes=2)
+    n = len(x)
+    assert stats["count/samples"] == n
+    assert stats["synops/ac_per_sample"] == pytest.approx(ac / n, rel=1e-9)
+    assert stats["synops/mac_per_sample"] == pytest.approx(mac / n, rel=1e-9)
+    assert stats["energy/snn_pj_per_sample"] == pytest.approx(compute_energy_pj(mac, ac) / n, rel=1e-9)
+    assert stats["energy_ratio"] == pytest.approx(compute_energy_pj(ann_mac, ann_ac) / compute_energy_pj(mac, ac), rel=1e-9)
+    assert stats["rate"] == pytest.approx(spikes / steps, rel=1e-9)
+    assert stats["encoder/l0.f/rate"] > 0 and "decoder/l1.i/rate" in stats  # each stack's own keys
+    assert "l0.f/rate" not in stats  # ambiguous with two stacks: only under the stacks' names
+    assert len(model.encoder._stats_hooks) == 1 and len(model.decoder._stats_hooks) == 1  # evaluate's removed

@@ -236,3 +236,75 @@ def test_dataloader_before_setup_raises(mini) -> None:
 def test_bad_arguments(kwargs: dict, pattern: str) -> None:
     with pytest.raises(ValueError, match=pattern):
         SequentialMNIST(**kwargs)
+
+
+# ---------------------------------------------------------------------- damaged files
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-10])
+
+
+def _extend(path: Path) -> None:
+    path.write_bytes(path.read_bytes() + b"\x00" * 7)
+
+
+def _header_only(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:6])
+
+
+def _bad_magic(path: Path) -> None:
+    path.write_bytes(struct.pack(">I", 0x1F8B0800) + path.read_bytes()[4:])  # e.g. a gzip file renamed
+
+
+def _swapped_magic(path: Path) -> None:
+    blob = path.read_bytes()
+    magic = struct.unpack(">I", blob[:4])[0]
+    path.write_bytes(struct.pack(">I", 2049 if magic == 2051 else 2051) + blob[4:])
+
+
+DAMAGED = [
+    (RAW_NAMES[0], _truncate, r"is truncated or corrupt \(expected 31376 bytes, found 31366\)"),
+    (RAW_NAMES[1], _truncate, r"is truncated or corrupt \(expected 48 bytes, found 38\)"),
+    (RAW_NAMES[2], _extend, r"is truncated or corrupt \(expected 15696 bytes, found 15703\)"),
+    (RAW_NAMES[3], _header_only, r"is truncated or corrupt \(expected at least 8 bytes, found 6\)"),
+    (RAW_NAMES[0], _bad_magic, r"magic number 0x1f8b0800, expected 0x00000803 \(2051\)"),
+    (RAW_NAMES[3], _swapped_magic, r"magic number 0x00000803, expected 0x00000801 \(2049\)"),
+]
+
+
+@pytest.mark.parametrize(("name", "damage", "pattern"), DAMAGED, ids=["cut-images", "cut-labels", "long", "header", "magic", "swapped"])
+def test_damaged_idx_file_is_one_clear_error(mini, name: str, damage, pattern: str) -> None:
+    path = Path(mini[0]) / "MNIST" / "raw" / name
+    damage(path)
+    with pytest.raises(ValueError, match=pattern) as info:
+        _make(mini[0]).setup()
+    message = str(info.value)
+    assert str(path) in message and "download: true" in message and "delete it" in message
+    assert info.value.__cause__ is None  # no torchvision/numpy trace underneath
+
+
+def test_damaged_idx_file_is_reported_with_download_on(mini) -> None:
+    path = Path(mini[0]) / "MNIST" / "raw" / RAW_NAMES[0]
+    _truncate(path)
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        _make(mini[0], download=True).setup("fit")  # torchvision sees the file and would not download
+
+
+def test_wrong_image_size_and_count_mismatch(tmp_path: Path) -> None:
+    _write_mnist(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    (raw / RAW_NAMES[2]).write_bytes(_idx_images(torch.zeros(N_TEST, 20, 20, dtype=torch.uint8)))
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte holds 20x20 images, expected 28x28"):
+        _make(str(tmp_path)).setup("test")
+    (raw / RAW_NAMES[2]).write_bytes(_idx_images(torch.zeros(N_TEST + 1, 28, 28, dtype=torch.uint8)))
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte holds 21 images but .*t10k-labels-idx1-ubyte holds 20 labels"):
+        _make(str(tmp_path)).setup("test")
+
+
+def test_truncated_gz_is_one_clear_error(tmp_path: Path) -> None:
+    _write_mnist(tmp_path, gz=True)
+    packed = tmp_path / "MNIST" / "raw" / f"{RAW_NAMES[0]}.gz"
+    packed.write_bytes(packed.read_bytes()[:-50])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is truncated or not a gzip file") as info:
+        _make(str(tmp_path)).setup("fit")
+    assert "delete it" in str(info.value) and "download: true" in str(info.value)
+    assert sorted(p.name for p in packed.parent.iterdir()) == sorted(f"{n}.gz" for n in RAW_NAMES)  # no half-written file

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
+import os
 import pickle
+import stat
 import wave
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import torch
 
 from snnlstm.datamodules import SpeechCommands
 from snnlstm.datamodules.audio import LogMel, fit_length, read_wav
+from snnlstm.datamodules import speech_commands
 from snnlstm.datamodules.speech_commands import KEYWORDS, SILENCE, UNKNOWN, WORDS_V1, AugmentedClips, ClipAudio
 
 SR = 16_000
@@ -186,6 +191,201 @@ def test_cache_is_reused_and_invalidated(release: Path, monkeypatch: pytest.Monk
     changed = _dm(release).build_cache("val")
     assert changed != first and np.load(changed).shape == np.load(first).shape
     assert not list(first.parent.glob("*.tmp.npy"))
+
+
+def test_cache_sees_a_changed_clip_of_the_same_size(release: Path) -> None:
+    """Nearly every clip is 1 s, so a changed clip usually keeps its size (and here even its mtime)."""
+    dm = _dm(release)
+    first = dm.build_cache("val")
+    before = np.load(first)
+    clip = release / dm.clips()["val"][0].path
+    old = clip.stat()
+    write_wav(clip, tone(3000, seed=1))
+    os.utime(clip, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert clip.stat().st_size == old.st_size and clip.stat().st_mtime_ns == old.st_mtime_ns
+    changed = _dm(release).build_cache("val")
+    assert changed != first
+    after = np.load(changed)
+    assert not np.allclose(after[0], before[0])  # recomputed, not served stale
+    np.testing.assert_allclose(after[1:], before[1:], rtol=1e-5, atol=1e-5)
+
+
+def _damage_npy(kind: str):
+    def damage(path: Path) -> None:
+        if kind == "truncated":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        elif kind == "garbage":
+            path.write_bytes(b"this is not an npy file" * 40)
+        elif kind == "empty":
+            path.write_bytes(b"")
+        elif kind == "shape":
+            np.save(path, np.zeros((2, 81, 20), dtype=np.float32))
+        elif kind == "dtype":
+            np.save(path, np.load(path).astype(np.float64))
+        elif kind == "missing":
+            path.unlink()
+
+    return damage
+
+
+def _damage_json(kind: str):
+    def damage(path: Path) -> None:
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text())
+        if kind == "garbage":
+            meta_path.write_text('{"labels": [1, 2')
+        elif kind == "not-utf8":
+            meta_path.write_bytes(b"\xff\xfe\x00{")
+        elif kind == "not-a-dict":
+            meta_path.write_text("[1, 2, 3]")
+        elif kind == "labels":
+            meta_path.write_text(json.dumps({**meta, "labels": meta["labels"][:-1]}))
+        elif kind == "sums":
+            meta_path.write_text(json.dumps({**meta, "sum": meta["sum"][:3]}))
+        elif kind == "no-count":
+            meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k != "count"}))
+        elif kind == "classes":
+            meta_path.write_text(json.dumps({**meta, "class_names": meta["class_names"][::-1]}))
+        elif kind == "missing":
+            meta_path.unlink()
+
+    return damage
+
+
+DAMAGES = [_damage_npy(k) for k in ("truncated", "garbage", "empty", "shape", "dtype", "missing")] + [
+    _damage_json(k) for k in ("garbage", "not-utf8", "not-a-dict", "labels", "sums", "no-count", "classes", "missing")
+]
+DAMAGE_IDS = [f"npy-{k}" for k in ("truncated", "garbage", "empty", "shape", "dtype", "missing")] + [
+    f"json-{k}" for k in ("garbage", "not-utf8", "not-a-dict", "labels", "sums", "no-count", "classes", "missing")
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=DAMAGE_IDS)
+def test_damaged_cache_is_rebuilt_with_one_warning(release: Path, damage, caplog: pytest.LogCaptureFixture) -> None:
+    path = _dm(release).build_cache("val")
+    features, meta = np.load(path), json.loads(path.with_suffix(".json").read_text())
+    damage(path)
+    with caplog.at_level(logging.WARNING):
+        again = _dm(release).build_cache("val")
+    assert again == path
+    np.testing.assert_array_equal(np.load(again), features)
+    assert json.loads(again.with_suffix(".json").read_text()) == meta
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(messages) == 1 and "damaged" in messages[0] and "rebuil" in messages[0] and path.stem in messages[0]
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(p.name for p in (path, path.with_suffix(".json")))
+    with caplog.at_level(logging.WARNING):
+        caplog.clear()
+        _dm(release).build_cache("val")
+    assert not caplog.records  # an intact cache is served silently
+
+
+def test_setup_rebuilds_a_damaged_training_cache(release: Path) -> None:
+    dm = _dm(release)
+    dm.setup("fit")
+    x = dm.val_dataset[0][0]
+    dm.cache_files["train"].with_suffix(".json").write_text("{")
+    dm.cache_files["train"].write_bytes(b"\x93NUMPY")
+    fresh = _dm(release)
+    fresh.setup("fit")
+    torch.testing.assert_close(fresh.val_dataset[0][0], x)
+    assert len(fresh.train_dataset) == len(dm.train_dataset)
+
+
+def _interrupt_second_chunk(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    monkeypatch.setattr(speech_commands, "CACHE_CHUNK", 4)
+    forward, calls = LogMel.forward, []
+
+    def interrupted(self, x):
+        calls.append(len(x))
+        if len(calls) == 2:
+            raise error
+        return forward(self, x)
+
+    monkeypatch.setattr(LogMel, "forward", interrupted)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("out of memory")], ids=["ctrl-c", "error"])
+def test_interrupted_build_leaves_no_files(release: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    dm = _dm(release)
+    _interrupt_second_chunk(monkeypatch, error)
+    with pytest.raises(type(error)):
+        dm.build_cache("train")
+    assert list(dm.cache_folder().iterdir()) == []  # neither the half-written temporary nor a final file
+    monkeypatch.undo()
+    assert np.isfinite(np.load(_dm(release).build_cache("train"))).all()
+
+
+def test_failed_clip_read_leaves_no_files(release: Path) -> None:
+    dm = _dm(release)
+    (release / dm.clips()["test"][2].path).write_bytes(b"RIFF....garbage")
+    with pytest.raises(ValueError, match="not a readable WAV"):
+        dm.build_cache("test")
+    assert list(dm.cache_folder().iterdir()) == []
+
+
+def test_cache_files_are_published_by_renames_metadata_last(release: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    replaced: list[tuple[Path, Path]] = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: replaced.append((Path(src), Path(dst))) or real(src, dst))
+    path = _dm(release).build_cache("val")
+    assert [dst for _, dst in replaced] == [path, path.with_suffix(".json")]  # the metadata marks a complete pair
+    assert all(src.parent == dst.parent and src != dst for src, dst in replaced)
+
+
+def test_failed_metadata_write_leaves_no_files(release: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.replace
+
+    def disk_full_for_json(src, dst):
+        if str(dst).endswith(".json"):
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", disk_full_for_json)
+    dm = _dm(release)
+    with pytest.raises(OSError, match="No space left"):
+        dm.build_cache("val")
+    assert list(dm.cache_folder().iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"SNNLSTM_CACHE_DIR": "own", "XDG_CACHE_HOME": "xdg"}, "own/gsc"),
+        ({"XDG_CACHE_HOME": "xdg"}, "xdg/snnlstm/gsc"),
+        ({}, "home/.cache/snnlstm/gsc"),
+    ],
+    ids=["SNNLSTM_CACHE_DIR", "XDG_CACHE_HOME", "home"],
+)
+def test_default_cache_folder_is_a_user_cache(
+    release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict, expected: str
+) -> None:
+    for name in ("SNNLSTM_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(tmp_path / value))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert SpeechCommands(data_dir=str(release)).cache_folder() == tmp_path / expected
+    assert SpeechCommands(data_dir=str(release), cache_dir=str(tmp_path / "mine")).cache_folder() == tmp_path / "mine"
+
+
+def _set_read_only(root: Path, read_only: bool) -> None:
+    for path in [root, *root.rglob("*")]:
+        mode = (0o555 if path.is_dir() else 0o444) if read_only else (0o755 if path.is_dir() else 0o644)
+        path.chmod(mode)
+
+
+def test_read_only_release_works(release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNNLSTM_CACHE_DIR", str(tmp_path / "user-cache"))
+    before = sorted(release.rglob("*"))
+    _set_read_only(release, True)
+    try:
+        dm = SpeechCommands(data_dir=str(release), batch_size=8)
+        dm.setup("fit")
+        assert dm.cache_files["train"].parent == tmp_path / "user-cache" / "gsc"
+        assert sorted(release.rglob("*")) == before  # nothing written into the data set (also when run as root)
+        assert not (release.stat().st_mode & stat.S_IWUSR)
+    finally:
+        _set_read_only(release, False)
 
 
 def test_cache_is_built_in_bounded_chunks(release: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 from pathlib import Path
 
 import pytest
@@ -264,3 +265,65 @@ def test_test_subset_is_seeded(raw_corpus: Path, tmp_path: Path) -> None:
     assert _module(raw_corpus, tmp_path, test_subset=5).encoded("test").index == [0, 1, 2]  # larger than the split
     with pytest.raises(ValueError, match="test_subset"):
         _module(raw_corpus, tmp_path, test_subset=0)
+
+
+# ---------------------------------------------------------------------- damaged text files and caches
+def _latin1_on_line_3(path: Path) -> None:
+    """DE with "fährt" moved to line 3 and that line encoded as Latin-1 (byte 0xe4), the others as UTF-8."""
+    lines = DE[1:3] + DE[:1] + DE[3:]
+    blob = b"".join(line.encode("latin-1" if k == 2 else "utf-8") + b"\n" for k, line in enumerate(lines))
+    path.write_bytes(gzip.compress(blob) if path.suffix == ".gz" else blob)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ""], ids=["gzip", "plain"])
+def test_non_utf8_corpus_names_the_file_the_line_and_the_fix(tmp_path: Path, suffix: str) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for split in ("train", "val", "test_2016_flickr"):
+        _write(root / f"{split}.de{suffix}", DE)
+        _write(root / f"{split}.en{suffix}", EN)
+    bad = root / f"train.de{suffix}"
+    _latin1_on_line_3(bad)
+    with pytest.raises(ValueError, match=r"is not UTF-8 text: line 3") as info:
+        read_parallel(root, "train", "de", "en")
+    message = str(info.value)
+    assert str(bad) in message and "iconv -f latin1 -t utf-8" in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # one error, no decoder trace
+    with pytest.raises(ValueError, match=r"train\.de.* is not UTF-8 text: line 3"):
+        _module(root, tmp_path).setup("fit")
+
+
+def test_non_utf8_predict_file_is_named(raw_corpus: Path, tmp_path: Path) -> None:
+    _latin1_on_line_3(tmp_path / "in.txt")
+    dm = _module(raw_corpus, tmp_path, predict_file=str(tmp_path / "in.txt"))
+    with pytest.raises(ValueError, match=r"in\.txt is not UTF-8 text: line 3.*iconv -f latin1 -t utf-8"):
+        dm.predict_dataloader()
+
+
+def test_truncated_gzip_corpus_is_named(raw_corpus: Path) -> None:
+    bad = raw_corpus / "train.en.gz"
+    bad.write_bytes(bad.read_bytes()[:-12])
+    with pytest.raises(ValueError, match=r"train\.en\.gz is truncated or not a gzip file") as info:
+        read_parallel(raw_corpus, "train", "de", "en")
+    assert info.value.__cause__ is None
+
+
+def test_damaged_vocabulary_cache_is_rebuilt(raw_corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    codec = _module(raw_corpus, tmp_path).codec
+    (cached,) = (tmp_path / "cache").glob("codec-de-en-*.json")
+    cached.write_text('{"kind": "subword", "tokeni', encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        again = _module(raw_corpus, tmp_path).codec
+    assert again.vocab_size("src") == codec.vocab_size("src") and again.decode(again.encode(DE[0], "src"), "src") == DE[0]
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(messages) == 1 and str(cached) in messages[0] and "damaged" in messages[0]
+    assert codec_from_json(cached.read_text(encoding="utf-8")).to_json() == again.to_json()  # rewritten whole
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # no temporary file left
+
+
+def test_default_vocabulary_cache_is_the_user_cache(raw_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNNLSTM_CACHE_DIR", str(tmp_path / "own"))
+    assert Multi30k(data_dir=str(raw_corpus)).cache_dir == tmp_path / "own" / "text"
+    monkeypatch.delenv("SNNLSTM_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert Multi30k(data_dir=str(raw_corpus)).cache_dir == tmp_path / "xdg" / "snnlstm" / "text"

@@ -163,6 +163,10 @@ def test_class_names_from_file_or_default(har) -> None:
     labels.write_text("1 WALKING\n2 WALKING_UPSTAIRS\n")
     with pytest.raises(ValueError, match=r"activity_labels\.txt must name the activity ids 1\.\.6"):
         _make(root).class_names
+    labels.write_bytes("1 WALKING\n2 WALKING_UPSTAIRS\n3 GEHEN_TREPPAB_Ü\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"activity_labels\.txt is not UTF-8 text: line 3.*re-extract") as info:
+        _make(root).class_names
+    assert info.value.__cause__ is None
 
 
 def test_windows_crlf_and_two_digit_exponents(har) -> None:
@@ -382,6 +386,23 @@ def _empty(root: Path) -> None:
     _signal(root, "train", "body_acc_z").write_text("")
 
 
+def _cut_mid_line(root: Path) -> None:
+    path = _signal(root, "train", "body_gyro_z")
+    blob = path.read_bytes()
+    path.write_bytes(blob[: blob.index(b"\n") * 5 // 2])  # half of line 3 is left
+
+
+def _latin1_byte(root: Path) -> None:
+    path = _signal(root, "test", "body_acc_x")
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b"e", b"\xe9", 1)
+    path.write_bytes(b"\n".join(lines))
+
+
+def _binary_labels(root: Path) -> None:
+    (root / "UCI HAR Dataset" / "train" / "y_train.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff")
+
+
 BAD_FILES = [
     (_ragged, r"body_gyro_y_train\.txt line 3 has 127 values, expected 128"),
     (_narrow, r"total_acc_x_test\.txt line 1 has 64 values, expected 128"),
@@ -397,6 +418,9 @@ BAD_FILES = [
     (_bad_value("-Inf"), r"body_acc_x_test\.txt line 4 value 10 is -inf, expected finite numbers"),
     (_bad_value("1.0e-0x3"), r"could not parse file .*body_acc_x_test\.txt"),
     (_empty, r"body_acc_z_train\.txt is empty"),
+    (_cut_mid_line, r"body_gyro_z_train\.txt line 3 has \d+ values, expected 128"),
+    (_latin1_byte, r"body_acc_x_test\.txt is not UTF-8 text: line 4"),
+    (_binary_labels, r"y_train\.txt is not UTF-8 text: line 1"),
 ]
 BAD_IDS = [
     "ragged-row",
@@ -412,6 +436,9 @@ BAD_IDS = [
     "inf",
     "garbage-token",
     "empty-file",
+    "cut-mid-line",
+    "latin1-byte",
+    "binary-labels",
 ]
 
 

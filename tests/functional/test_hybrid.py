@@ -12,6 +12,7 @@ from snnlstm.functional.hybrid import (
     generator_spike_train,
     hybrid_gate_rates,
     hybrid_cell_step,
+    hybrid_membrane_counts,
     modified_cell_step,
     modified_sigmoid,
     modified_tanh,
@@ -117,11 +118,16 @@ def test_event_driven_cell_counts_like_the_dense_path(timesteps: int) -> None:
     x[0, :3] = torch.tensor([0.0, 1 / 2048, 1.0])
     h_prev = torch.rand(batch, hidden, generator=gen) * 2 - 1
     c_prev = torch.rand(batch, hidden, generator=gen) * 2 - 1
-    out = hybrid_cell_step(x, h_prev, c_prev, wq, bq, timesteps, clamp_c=True)
+    out = hybrid_cell_step(x, h_prev, c_prev, wq, bq, timesteps, clamp_c=True, event_driven=True)
+    dense = hybrid_cell_step(x, h_prev, c_prev, wq, bq, timesteps, clamp_c=True)
     spikes = generator_spike_train(torch.cat([x, h_prev], -1), timesteps)
-    rates = hybrid._hybrid_gate_rates_loop(torch.addmm(bq, spikes.flatten(0, 1), wq.t()).view(timesteps, batch, -1))
-    assert torch.equal(out.rates, rates)
+    current = torch.addmm(bq, spikes.flatten(0, 1), wq.t()).view(timesteps, batch, -1)
+    rates = hybrid._hybrid_gate_rates_loop(current)
+    assert torch.equal(out.rates, rates) and torch.equal(dense.rates, rates)
+    gate_spikes = hybrid._counts_to_gate_spikes(hybrid._hybrid_membrane_counts_loop(current))
+    assert torch.equal(out.gate_spikes, gate_spikes) and torch.equal(dense.gate_spikes, gate_spikes)
     assert torch.equal(out.input_spikes, spikes.abs().sum(dim=(0, -1)))
+    assert torch.equal(out.h, dense.h) and torch.equal(out.c, dense.c)
     ref = hybrid_cell_step(x.double(), h_prev.double(), c_prev.double(), wq.double(), bq.double(), timesteps, clamp_c=True)
     torch.testing.assert_close(out.h.double(), ref.h)  # float64 takes the dense path
     torch.testing.assert_close(out.c.double(), ref.c)
@@ -144,3 +150,45 @@ def test_hybrid_cell_approaches_modified_cell() -> None:
         assert out.h.shape == (batch, hidden) and out.rates.shape == (batch, 4 * hidden)
         errors.append(max((out.h - h_ref).abs().max().item(), (out.c - c_ref).abs().max().item()))
     assert errors[-1] < 0.05 and errors[-1] < errors[0] / 4, errors  # measured: 0.27, 0.060, 0.030, 0.005
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32-kernel", "float64-loop"])
+def test_candidate_firing_both_ways_counts_two_spikes(dtype: torch.dtype) -> None:
+    """c~ current +1100 then -2300 (H = 1): V+ fires at step 1 and V- at step 2. The rate is the net
+    0, but the neuron spiked twice."""
+    current = torch.zeros(2, 1, 4, dtype=dtype)
+    current[:, 0, 2] = torch.tensor([1100.0, -2300.0])
+    counts = hybrid_membrane_counts(current)
+    assert counts.tolist() == [[0.0, 0.0, 1.0, 0.0, 1.0]]  # i, f, c~ V+, o, c~ V-
+    assert hybrid_gate_rates(current).tolist() == [[0.0, 0.0, 0.0, 0.0]]
+    assert hybrid._counts_to_gate_spikes(counts).tolist() == [[0.0, 0.0, 2.0, 0.0]]
+
+
+@pytest.mark.parametrize("event_driven", [True, False], ids=["cpp-event", "torch-dense"])
+def test_cell_gate_spikes_count_every_spike_of_both_membranes(event_driven: bool) -> None:
+    """The c~ spike count is the spikes of V+ plus those of V- (iterated signed_if_step), not |V+ - V-|."""
+    # both membranes of one neuron fire only where the c~ current's running sum swings by more than
+    # 2 thresholds within an element (rare: the generators are periodic); this seed has such a neuron
+    gen = torch.Generator().manual_seed(9)
+    batch, inputs, hidden, timesteps = 6, 8, 5, 24
+    wq = quantize_weight((torch.rand(4 * hidden, inputs + hidden, generator=gen) - 0.5) * 4)
+    bq = quantize_bias(torch.zeros(4 * hidden))
+    x = torch.rand(batch, inputs, generator=gen) * 2 - 1  # mixed signs: the c~ current changes sign
+    h_prev = torch.rand(batch, hidden, generator=gen) * 2 - 1
+    out = hybrid_cell_step(x, h_prev, torch.zeros(batch, hidden), wq, bq, timesteps, event_driven=event_driven)
+    spikes = generator_spike_train(torch.cat([x, h_prev], -1), timesteps)
+    current = torch.addmm(bq, spikes.flatten(0, 1), wq.t()).view(timesteps, batch, -1)[..., 2 * hidden : 3 * hidden]
+    v_pos, v_neg = torch.ones(batch, hidden), torch.ones(batch, hidden)
+    up, down = torch.zeros(batch, hidden), torch.zeros(batch, hidden)
+    for t in range(timesteps):
+        v_pos, v_neg, s = signed_if_step(v_pos, v_neg, current[t])
+        up, down = up + (s > 0).float(), down + (s < 0).float()
+    assert ((up > 0) & (down > 0)).any()  # the case the net count gets wrong occurs here
+    assert (up + down <= timesteps).all()  # but never both in one step: at most one spike a step
+    assert torch.equal(out.gate_spikes[:, 2 * hidden : 3 * hidden], up + down)
+    assert torch.equal(out.rates[:, 2 * hidden : 3 * hidden], (up - down) / timesteps)
+    # the per-gate totals a SpikingLSTM reports (wq / 256 re-quantises to wq; no bias: bq as above)
+    w = wq / 256
+    seq = hybrid.hybrid_sequence(x[None], h_prev, torch.zeros(batch, hidden), w[:, :inputs], w[:, inputs:], None,
+                                 timesteps, event_driven=event_driven)
+    assert seq.gate_spikes[2].item() == (up + down).sum().item() > (up - down).abs().sum().item()

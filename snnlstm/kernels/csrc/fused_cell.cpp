@@ -459,11 +459,12 @@ void cell_backward(torch::Tensor gh, torch::Tensor gc, torch::Tensor gm, torch::
   });
 }
 
-// Ponghiran & Roy's hybrid cell (snnlstm/functional/hybrid.py, hybrid_gate_rates): spike counts of
-// the gate neurons driven by integer currents [T, M, 4H] (gates i, f, c~, o). i, f, o are IF
+// Ponghiran & Roy's hybrid cell (snnlstm/functional/hybrid.py, hybrid_membrane_counts): spike counts
+// of the gate membranes driven by integer currents [T, M, 4H] (gates i, f, c~, o). i, f, o are IF
 // neurons with soft reset at `gate_threshold`; c~ is the signed neuron with two membranes
-// (V+ += I, V- -= I) at `cand_threshold`, counting +1 / -1. Every membrane starts at `start`.
-// Same float arithmetic as the Python loop, one pass over the currents.
+// (V+ += I, V- -= I) at `cand_threshold`. Every membrane starts at `start`. Returns the spikes of
+// each membrane [M, 5H] in the order (i, f, c~ V+, o, c~ V-), all >= 0 (c~'s signed count is
+// V+ - V-, its spike count V+ + V-). Same float arithmetic as the Python loop, one pass.
 torch::Tensor hybrid_gate_counts(torch::Tensor current, double gate_threshold, double cand_threshold,
                                  double start) {
   TORCH_CHECK(current.dim() == 3 && current.is_contiguous() && current.scalar_type() == torch::kFloat32,
@@ -471,7 +472,7 @@ torch::Tensor hybrid_gate_counts(torch::Tensor current, double gate_threshold, d
   const int64_t steps = current.size(0), m_rows = current.size(1), width = current.size(2);
   TORCH_CHECK(width % 4 == 0, "the last dimension of current must be 4H, got ", width);
   const int64_t hidden = width / 4;
-  auto counts = torch::zeros({m_rows, width}, current.options());
+  auto counts = torch::zeros({m_rows, width + hidden}, current.options());
   const float* cur = current.data_ptr<float>();
   float* out = counts.data_ptr<float>();
   const float gth = static_cast<float>(gate_threshold), cth = static_cast<float>(cand_threshold);
@@ -480,7 +481,7 @@ torch::Tensor hybrid_gate_counts(torch::Tensor current, double gate_threshold, d
     std::vector<float> v(width + hidden);
     for (int64_t m = begin; m < end; ++m) {
       std::fill(v.begin(), v.end(), v0);
-      float* cnt = out + m * width;
+      float* cnt = out + m * (width + hidden);
       float* vneg = v.data() + width;
       for (int64_t t = 0; t < steps; ++t) {
         const float* row = cur + (t * m_rows + m) * width;
@@ -496,7 +497,7 @@ torch::Tensor hybrid_gate_counts(torch::Tensor current, double gate_threshold, d
           const float x = vneg[j] - row[2 * hidden + j];
           const float fire = x > cth ? 1.f : 0.f;
           vneg[j] = x - cth * fire;
-          cnt[2 * hidden + j] -= fire;
+          cnt[width + j] += fire;
         }
       }
     }
@@ -539,7 +540,8 @@ torch::Tensor hybrid_generator(torch::Tensor values, int64_t steps, double scale
 // hybrid_gate_counts, whose current starts each step at bias [4H]. Only the rows of weight_t of the
 // inputs that spiked are added, and no [T, M, 4H] current is stored. Currents are integer sums below
 // 2^24, so float32 holds them exactly and the counts equal the dense path's (generator, matmul,
-// hybrid_gate_counts). Returns {gate counts [M, 4H] (c~ signed), generator spikes per row [M]}.
+// hybrid_gate_counts). Returns {membrane spike counts [M, 5H] (i, f, c~ V+, o, c~ V-, as
+// hybrid_gate_counts), generator spikes per row [M]}.
 std::vector<torch::Tensor> hybrid_element_counts(torch::Tensor values, torch::Tensor weight_t, torch::Tensor bias,
                                                  int64_t steps, double gen_threshold, double gate_threshold,
                                                  double cand_threshold, double start) {
@@ -555,7 +557,7 @@ std::vector<torch::Tensor> hybrid_element_counts(torch::Tensor values, torch::Te
   const int64_t m_rows = values.size(0), features = values.size(1), width = weight_t.size(1);
   TORCH_CHECK(width % 4 == 0, "weight_t must have 4H columns, got ", width);
   const int64_t hidden = width / 4;
-  auto counts = torch::zeros({m_rows, width}, values.options());
+  auto counts = torch::zeros({m_rows, width + hidden}, values.options());
   auto in_spikes = torch::zeros({m_rows}, values.options());
   const float* val = values.data_ptr<float>();
   const float* wt = weight_t.data_ptr<float>();
@@ -576,7 +578,7 @@ std::vector<torch::Tensor> hybrid_element_counts(torch::Tensor values, torch::Te
         fired[k] = 0.f;
       }
       std::fill(v.begin(), v.end(), v0);
-      float* cnt = out + m * width;
+      float* cnt = out + m * (width + hidden);
       float* vneg = v.data() + width;
       float n_in = 0.f;
       for (int64_t t = 1; t <= steps; ++t) {
@@ -603,7 +605,7 @@ std::vector<torch::Tensor> hybrid_element_counts(torch::Tensor values, torch::Te
           const float x = vneg[j] - cur[2 * hidden + j];
           const float fire = x > cth ? 1.f : 0.f;
           vneg[j] = x - cth * fire;
-          cnt[2 * hidden + j] -= fire;
+          cnt[width + j] += fire;
         }
       }
       out_in[m] = n_in;
@@ -639,6 +641,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cell_forward", &cell_forward, "fused spiking LSTM cell, one wavefront, forward");
   m.def("cell_backward", &cell_backward, "fused spiking LSTM cell, one wavefront, backward");
   m.def("hybrid_generator", &hybrid_generator, "hybrid cell signed input spike generator over T steps");
-  m.def("hybrid_gate_counts", &hybrid_gate_counts, "hybrid cell gate spike counts over T steps");
+  m.def("hybrid_gate_counts", &hybrid_gate_counts, "hybrid cell spike counts per gate membrane over T steps");
   m.def("hybrid_element_counts", &hybrid_element_counts, "hybrid cell, one input element over T steps, event-driven");
 }

@@ -1,0 +1,30 @@
+"""Parameter initialisations of the LSTM layers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def init_shared_bias_cell(layer: nn.Module, forget_bias: float, input_bias: float) -> None:
+    """Ponghiran & Roy's init of ``layer`` (a :class:`snnlstm.nn.lstm.SpikingLSTM`).
+
+    ``W_ih`` and ``W_hh`` orthogonal per gate block (each block on its own, gain 1, as their reference
+    code); biases 0 but the forget gate's ``forget_bias`` (theirs: 1) and the input gate's
+    ``input_bias`` (theirs: 0); ``bias_hh`` is frozen at 0, so ``bias_ih`` is the one shared bias.
+    """
+    hid = layer.hidden_size
+    with torch.no_grad():
+        for k in range(layer.num_layers):
+            w_ih, w_hh = getattr(layer, f"weight_ih_l{k}"), getattr(layer, f"weight_hh_l{k}")
+            for gate in range(4):
+                rows = slice(gate * hid, (gate + 1) * hid)
+                nn.init.orthogonal_(w_ih[rows])
+                nn.init.orthogonal_(w_hh[rows])
+            if layer.bias:
+                b_ih, b_hh = getattr(layer, f"bias_ih_l{k}"), getattr(layer, f"bias_hh_l{k}")
+                b_ih.zero_()
+                b_ih[:hid] = input_bias
+                b_ih[hid : 2 * hid] = forget_bias
+                b_hh.zero_()
+                b_hh.requires_grad_(False)
