@@ -82,6 +82,8 @@ def cpp_obstacle(mode: str, device: torch.device, dtype: torch.dtype, s: LayerSe
         return f"the C++ kernels take {names} and the layer is {str(dtype).removeprefix('torch.')}"
     if s.compile != "none":
         return f"compile={s.compile!r} compiles the torch backend's step functions"
+    if mode == "ann" and s.schedule != "fused":
+        return f"schedule={s.schedule!r} runs the eager per-element loop in ANN mode"
     if mode == "snn":
         if s.schedule != "fused":
             return f"schedule={s.schedule!r} runs through autograd; the C++ kernels run schedule='fused'"

@@ -47,6 +47,7 @@ def test_standard_ann_runs_torchs_own_lstm_kernel() -> None:
         (HARD._replace(clamp_c=True), torch.float32, "snn", "does not clamp c"),
         (HARD._replace(compile="step"), torch.float32, "snn", "compile='step'"),
         (HARD._replace(schedule="pipelined"), torch.float32, "snn", "schedule='pipelined'"),
+        (HARD._replace(schedule="sequential"), torch.float32, "ann", "eager per-element loop"),
         (HARD, torch.bfloat16, "ann", "bfloat16"),
         (HARD, torch.float64, "hybrid", "float32"),
     ],
