@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..nn.options import check_choice
 from .fused_snn import FUSED_SURROGATES
 
 #: backend names a layer accepts
@@ -65,8 +66,7 @@ class Resolved(NamedTuple):
 
 def check_backend(name: str) -> None:
     """Raise ``ValueError`` naming the allowed values when ``name`` is not a backend."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; allowed: {', '.join(BACKENDS)}")
+    check_choice("backend", name, BACKENDS)
 
 
 def cpp_obstacle(mode: str, device: torch.device, dtype: torch.dtype, s: LayerSettings) -> str | None:

@@ -8,8 +8,8 @@ population updates them at once. The spiking kernels count spikes per population
 
 from __future__ import annotations
 
-from torch import Tensor
 import torch
+from torch import Tensor
 
 #: gate row blocks of ``torch.nn.LSTM`` weights and biases
 TORCH_ORDER: tuple[str, ...] = ("i", "f", "g", "o")
@@ -32,11 +32,6 @@ def torch_to_cell(weight: Tensor) -> Tensor:
     """
     i, f, g, o = weight.chunk(4, dim=0)
     return torch.cat([i, f, o, g], dim=0)
-
-
-def cell_to_torch(weight: Tensor) -> Tensor:
-    """Inverse of :func:`torch_to_cell` (the swap of g and o is its own inverse)."""
-    return torch_to_cell(weight)
 
 
 def counts_by_gate(counts: Tensor) -> dict[str, Tensor]:

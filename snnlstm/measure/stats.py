@@ -23,8 +23,10 @@ from typing import Callable, NamedTuple
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from ..functional.gates import REPORT_ORDER
+
 #: Names of the gate neuron populations of one LSTM layer, in reporting order.
-GATE_NAMES: tuple[str, ...] = ("i", "f", "g", "o", "tanh_c")
+GATE_NAMES: tuple[str, ...] = REPORT_ORDER
 
 #: Names of the neuron populations of an LSNN layer (:class:`snnlstm.nn.lsnn.LSNN`): plain LIF and AHP.
 LSNN_POPULATIONS: tuple[str, ...] = ("lif", "ahp")
