@@ -15,7 +15,7 @@ matrix product each after it, e.g. ``[h0, h_0..h_{N-2}]^T dz``) over the whole s
 ``[N, B, 4H]`` buffer holds the projections, then the pre-activations, then their gradients, so a
 long sequence allocates it once (the backward pass consumes it: no second backward through one graph). This removes the per-operation autograd bookkeeping of the eager loop, which dominates long
 sequences on the CPU (pixel-wise MNIST: 784 elements). Numerically it matches the eager loop to
-rounding (``tests/test_fused_ann.py`` compares them); the hard activations' derivatives follow
+rounding (``tests/backends/test_fused_ann.py`` compares them); the hard activations' derivatives follow
 ``torch.clamp``'s convention (the gradient passes on the closed interval).
 """
 

@@ -6,7 +6,7 @@ but as one :class:`torch.autograd.Function` whose forward and backward loops run
 (``snnlstm/csrc/lsnn_layer.cpp``, equations there): the recurrent input and the recurrent weight
 gradient sum only the weight rows of the neurons that spiked (event driven), plus one pass over the
 ``[B, K]`` neurons per step. This removes the per-operation autograd bookkeeping of the
-eager loop, which dominates on the CPU for sequential MNIST's 840 steps. ``tests/test_fused_lsnn.py``
+eager loop, which dominates on the CPU for sequential MNIST's 840 steps. ``tests/nn/test_lsnn.py``
 compares it with the eager loop (spikes, states and every gradient).
 """
 
