@@ -52,6 +52,7 @@ from benchmarks.results import DEFAULT_PATH, command_line, machine_description, 
 from snnlstm.callbacks import ANNToSNNConversion
 from snnlstm.datamodules import SequentialMNIST
 from snnlstm.models import SequenceClassifier
+from snnlstm.nn.settings import LSTMSettings
 
 
 
@@ -88,10 +89,11 @@ def load_row(name: str, config_dir: Path = CONFIG_DIR) -> Row:
     path = Path(config_dir) / f"{name}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"ablation row config {path} is missing; rows: {', '.join(ROW_LABELS)}")
-    args = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("model", {}).get("init_args", {})
+    init_args = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("model", {}).get("init_args", {})
+    args = init_args.get("layer") or {}
     missing = [key for key in ROW_KEYS if key not in args]
     if missing:
-        raise ValueError(f"{path} must set model.init_args.{{{', '.join(ROW_KEYS)}}}; missing: {', '.join(missing)}")
+        raise ValueError(f"{path} must set model.init_args.layer.{{{', '.join(ROW_KEYS)}}}; missing: {', '.join(missing)}")
     return Row(name, bool(args["bias_shift"]), bool(args["learn_threshold"]), bool(args["learn_leak"]),
                tuple(args["spiking_gates"]), ROW_LABELS[name])
 
@@ -120,7 +122,7 @@ def run_one(row: Row, protocol: str, seed: int, args: argparse.Namespace) -> dic
     """Train one (row, protocol, seed) and return its test accuracy (%) and timing."""
     L.seed_everything(seed, workers=True)
     data = make_data(args)
-    common = dict(
+    layer = LSTMSettings(
         hidden_size=args.hidden,
         activation="hard",
         timesteps=args.timesteps,
@@ -128,6 +130,8 @@ def run_one(row: Row, protocol: str, seed: int, args: argparse.Namespace) -> dic
         bias_shift=row.bias_shift,
         learn_threshold=row.learn_threshold,
         learn_leak=row.learn_leak,
+    )
+    common = dict(
         lr_schedule="cosine",
         input_size=data.input_size,
         num_classes=data.num_classes,
@@ -135,7 +139,7 @@ def run_one(row: Row, protocol: str, seed: int, args: argparse.Namespace) -> dic
     )
     callbacks: list[L.Callback] = []
     if protocol == "P":
-        model = SequenceClassifier(mode="ann", lr=args.lr, init_from=args.ann_ckpt, **common)
+        model = SequenceClassifier(layer=layer.replace(mode="ann"), lr=args.lr, init_from=args.ann_ckpt, **common)
         callbacks.append(
             ANNToSNNConversion(
                 epoch=0,
@@ -147,7 +151,7 @@ def run_one(row: Row, protocol: str, seed: int, args: argparse.Namespace) -> dic
         )
         epochs = args.p_epochs
     else:
-        model = SequenceClassifier(mode="snn", lr=args.lr, **common)
+        model = SequenceClassifier(layer=layer.replace(mode="snn"), lr=args.lr, **common)
         epochs = args.np_epochs
     trainer = L.Trainer(
         accelerator="cpu",

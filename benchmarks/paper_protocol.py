@@ -92,7 +92,7 @@ def run_seed(task: Task, seed: int, args: argparse.Namespace) -> list[dict[str, 
     print(f"seed {seed} ANN: {results[-1]['acc']:.2f}% ({fit_s:.0f} s)", flush=True)
     for t in args.timesteps:
         ft = [*common, "--config", str(REPO_ROOT / FINETUNE_PRESET), *where(f"snn_T{t}"), "--model.init_args.init_from", ann_ckpt]
-        ft += ["--model.init_args.timesteps", str(t), "--trainer.max_epochs", str(args.finetune_epochs), *limit, *args.cli]
+        ft += ["--model.init_args.layer.timesteps", str(t), "--trainer.max_epochs", str(args.finetune_epochs), *limit, *args.cli]
         metrics, ckpt, fit_s, model = fit_and_test(ft)
         results.append(
             dict(

@@ -14,6 +14,7 @@ full jsonargparse error and traceback instead.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
@@ -110,6 +111,7 @@ class SNNLSTMCLI(LightningCLI):
         if "_class_path" not in hparams or not isinstance(raw, (list, tuple)):
             return self._apply_lightning_ckpt_hparams(subcommand, hparams)
         class_path = hparams.pop("_class_path")
+        hparams = _migrated_hparams(class_path, hparams)
         init_args = {k: v for k, v in hparams.items() if not k.startswith("_") and k not in LINKED_FACTS}
         from_ckpt = self.parser.parse_object(
             {subcommand: {"model": {"class_path": class_path, "init_args": init_args}}}, self.config
@@ -168,6 +170,18 @@ class SNNLSTMCLI(LightningCLI):
         parser.error(message, ex)
 
 
+def _migrated_hparams(class_path: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """``hparams`` through the model class's ``migrate_hparams`` (older checkpoints' argument layout to
+    the current one), when the class has one."""
+    module_name, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError):
+        return hparams  # jsonargparse reports the class path itself
+    migrate = getattr(cls, "migrate_hparams", None)
+    return migrate(hparams) if isinstance(cls, type) and issubclass(cls, LightningModule) and callable(migrate) else hparams
+
+
 def condense_error(message: str) -> str:
     """jsonargparse's nested error ``message`` reduced to one line per failing option.
 
@@ -223,9 +237,24 @@ def _error_leaves(message: str) -> tuple[list[tuple[tuple[tuple[str, str], ...],
                 values.setdefault(path, got[2])
             if not_accepted := _NOT_ACCEPTED.match(text):
                 cls_name = path[-1][1] if path and path[-1][0] == "class" else "this class"
-                path, text = (*path, ("key", not_accepted[1])), f"no such option of {cls_name}"
+                path, text = (*path, ("key", not_accepted[1])), f"no such option of {cls_name}{_moved_hint(cls_name, not_accepted[1])}"
             leaves.append((path, text))
     return leaves, values
+
+
+def _moved_hint(class_path: str, name: str) -> str:
+    """``"; it is a layer setting: ...layer.NAME"`` when ``class_path`` takes its LSTM settings as a
+    ``layer`` block (:class:`snnlstm.nn.settings.LSTMSettings`) and ``name`` is one of them."""
+    from .nn.settings import LSTMSettings
+
+    module_name, _, cls_name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError, ValueError):
+        return ""
+    if name in LSTMSettings.field_names() and callable(getattr(cls, "migrate_hparams", None)):
+        return f"; it is a layer setting: --model.init_args.layer.{name}"
+    return ""
 
 
 def _option_line(path: tuple[tuple[str, str], ...], text: str, values: dict[Any, str]) -> str:
@@ -275,9 +304,17 @@ def _failing_component(err: BaseException) -> tuple[str, type] | None:
 
 
 def _named_argument(message: str, names: Sequence[str]) -> str | None:
-    """The argument of ``names`` that ``message`` mentions first (as a whole word), if any."""
-    found = [(m.start(), name) for name in names if (m := re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", message))]
-    return min(found)[1] if found else None
+    """The argument of ``names`` that ``message`` mentions first (as a whole word), if any.
+
+    A nested argument (``layer.timesteps``) is matched by its last part; at the same position a shorter
+    (outer) name wins.
+    """
+    found = []
+    for name in names:
+        leaf = name.rpartition(".")[2]
+        if m := re.search(rf"(?<![\w.-]){re.escape(leaf)}(?![\w-])", message):
+            found.append((m.start(), name.count("."), name))
+    return min(found)[2] if found else None
 
 
 def _format_value(value: Any) -> str:
@@ -286,6 +323,8 @@ def _format_value(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
     return str(value)
 
 

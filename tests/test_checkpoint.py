@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from benchmarks.slim_checkpoint import slim_checkpoint
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.checkpoint import (
     CheckpointError,
     CheckpointNotFoundError,
@@ -66,7 +67,7 @@ def test_every_shipped_checkpoint_loads_weights_only(path: Path) -> None:
 
 def test_a_full_trainer_checkpoint_loads_weights_only(tmp_path: Path) -> None:
     """Optimizer, LR schedule, loops and ModelCheckpoint state, as ``snnlstm fit`` writes them."""
-    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, hidden_size=8, lr_schedule="cosine")
+    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, lr_schedule="cosine", layer=LSTMSettings(hidden_size=8))
     checkpointing = ModelCheckpoint(dirpath=tmp_path / "ckpts", monitor="val/acc", mode="max", save_last=True)
     trainer = make_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[checkpointing])
     trainer.fit(model, TinySequences())
@@ -114,10 +115,10 @@ def test_init_from_corrupt_or_unsafe_checkpoint(tmp_path: Path) -> None:
     """Before: ``RuntimeError: PytorchStreamReader failed ...`` naming no file; the payload ran (weights_only=False)."""
     corrupt = _truncated(tmp_path, 0.5)
     with pytest.raises(CorruptCheckpointError, match=r"init_from checkpoint '.*truncated\.ckpt' cannot be read"):
-        SequenceClassifier(input_size=4, num_classes=2, hidden_size=8, init_from=str(corrupt))
+        SequenceClassifier(input_size=4, num_classes=2, init_from=str(corrupt), layer=LSTMSettings(hidden_size=8))
     unsafe, marker = _unsafe(tmp_path)
     with pytest.raises(UnsafeCheckpointError, match=r"init_from checkpoint '.*unsafe\.ckpt' is refused"):
-        SequenceClassifier(input_size=4, num_classes=2, hidden_size=8, init_from=str(unsafe))
+        SequenceClassifier(input_size=4, num_classes=2, init_from=str(unsafe), layer=LSTMSettings(hidden_size=8))
     assert not marker.exists()
 
 

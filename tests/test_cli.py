@@ -46,15 +46,16 @@ def _unsafe_checkpoint(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("option", "expected"),
     [
-        (["--model.init_args.mode", "banana"], "--model.init_args.mode banana: expected one of 'ann', 'snn', 'hybrid'"),
-        (["--model.init_args.timesteps", "abc"], "--model.init_args.timesteps abc: expected int"),
+        (["--model.init_args.layer.mode", "banana"], "--model.init_args.layer.mode banana: expected one of 'ann', 'snn', 'hybrid'"),
+        (["--model.init_args.layer.timesteps", "abc"], "--model.init_args.layer.timesteps abc: expected int"),
         (["--trainer.max_epochs", "abc"], "--trainer.max_epochs abc: expected int or null"),
-        (["--model.init_args.compile", "x"], "--model.init_args.compile x: expected one of 'none', 'step', 'full' or bool"),
+        (["--model.init_args.layer.compile", "x"], "--model.init_args.layer.compile x: expected one of 'none', 'step', 'full' or bool"),
         (["--model.init_args.bogus", "3"], "--model.init_args.bogus: no such option of snnlstm.models.SequenceClassifier"),
+        (["--model.init_args.timesteps", "4"], "--model.init_args.timesteps: no such option of snnlstm.models.SequenceClassifier; it is a layer setting: --model.init_args.layer.timesteps"),
         (["--bogus", "1"], "unrecognized arguments: --bogus 1"),
         (["--model", "snnlstm.models.Nope"], "--model snnlstm.models.Nope: module 'snnlstm.models' has no attribute 'Nope'"),
     ],
-    ids=["literal", "int", "optional-int", "union", "unknown-model-option", "unknown-option", "unknown-class"],
+    ids=["literal", "int", "optional-int", "union", "unknown-model-option", "moved-layer-option", "unknown-option", "unknown-class"],
 )
 def test_bad_option_value_is_one_short_message(option: list[str], expected: str, capsys) -> None:
     """Before: jsonargparse's usage (45 lines) and its nested report of the Union subtypes."""
@@ -66,11 +67,12 @@ def test_bad_option_value_is_one_short_message(option: list[str], expected: str,
 @pytest.mark.parametrize(
     ("option", "expected"),
     [
-        (["--model.init_args.timesteps", "0"], "--model.init_args.timesteps 0: timesteps (SNN time steps per input element) must be an integer >= 1, got 0"),
+        (["--model.init_args.layer.timesteps", "0"], "--model.init_args.layer.timesteps 0: timesteps (SNN time steps per input element) must be an integer >= 1, got 0"),
+        (["--model.init_args.layer.spiking_gates=[i, o]"], "--model.init_args.layer.spiking_gates [i, o]: spiking_gates must include f, o and tanh_c"),
         (["--data.init_args.batch_size", "0"], "--data.init_args.batch_size 0: batch_size must be an integer"),
         (["--trainer.accelerator", "banana"], "--trainer.accelerator banana: You selected an invalid accelerator name"),
     ],
-    ids=["model", "data", "trainer"],
+    ids=["model", "model-layer-list", "data", "trainer"],
 )
 def test_constructor_value_error_is_one_short_message(option: list[str], expected: str, capsys) -> None:
     """Before: a ValueError with two chained tracebacks (about 75 lines) and exit status 1."""
@@ -132,8 +134,8 @@ def _snnlstm_command() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("option", "expected"),
-    [(["--model.init_args.mode", "banana"], "--model.init_args.mode banana: expected one of 'ann', 'snn', 'hybrid'"),
-     (["--model.init_args.timesteps", "0"], "--model.init_args.timesteps 0: timesteps")],
+    [(["--model.init_args.layer.mode", "banana"], "--model.init_args.layer.mode banana: expected one of 'ann', 'snn', 'hybrid'"),
+     (["--model.init_args.layer.timesteps", "0"], "--model.init_args.layer.timesteps 0: timesteps")],
     ids=["parse", "constructor"],
 )
 def test_snnlstm_command_exits_2_with_one_message(option: list[str], expected: str, tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def _conversion(cli):
 def _converted_setting(cli, key: str):
     """What the conversion will set: the callback's own value, else the model's (the layers keep theirs)."""
     value = _conversion(cli).settings[key]
-    return cli.model.hparams[key] if value is None else value
+    return cli.model.hparams.layer[key] if value is None else value
 
 
 def test_every_preset_is_covered() -> None:
@@ -80,7 +80,7 @@ def test_presets_compose_with_their_base(preset: str, tmp_path) -> None:
         return
     assert _converted_setting(cli, "timesteps") == timesteps
     assert _converted_setting(cli, "encoding") == encoding
-    assert cli.model.hparams.timesteps == timesteps
+    assert cli.model.hparams.layer["timesteps"] == timesteps
     assert cli.model.lstm.num_layers == layers
 
 
@@ -96,7 +96,7 @@ def test_paper_configs_and_finetune_preset(base: str, epoch: int, classes: int, 
     assert cli.model.hparams.num_classes == classes and list(cli.model.hparams.head_sizes) == head
     assert (_converted_setting(cli, "timesteps"), _converted_setting(cli, "encoding")) == (2, "direct")
     args = ["--config", str(ROOT / base), "--config", str(ROOT / "presets" / "finetune_from_ann.yaml")]
-    cli = cli_main(args + ["--model.init_args.timesteps", "4", "--trainer.default_root_dir", str(tmp_path)], run=False)
+    cli = cli_main(args + ["--model.init_args.layer.timesteps", "4", "--trainer.default_root_dir", str(tmp_path)], run=False)
     assert _conversion(cli).epoch == 0 and _converted_setting(cli, "timesteps") == 4
     assert cli.model.hparams.lr_schedule == "cosine" and cli.trainer.max_epochs == 20
 
@@ -121,9 +121,10 @@ def test_ablation_rows_compose_with_both_protocols(row: str, protocol: str, tmp_
     expected = load_row(Path(row).stem)
     lstm = cli.model.lstm
     assert set(lstm.spiking_gates) == set(expected.spiking_gates)
-    assert cli.model.hparams.bias_shift is expected.bias_shift
-    assert (cli.model.hparams.learn_threshold, cli.model.hparams.learn_leak) == (expected.learn_threshold, expected.learn_leak)
-    assert cli.model.hparams.timesteps == 2 and cli.model.hparams.encoding == "direct"
+    layer = cli.model.hparams.layer
+    assert layer["bias_shift"] is expected.bias_shift
+    assert (layer["learn_threshold"], layer["learn_leak"]) == (expected.learn_threshold, expected.learn_leak)
+    assert layer["timesteps"] == 2 and layer["encoding"] == "direct"
     if protocol == "P":  # converted from a pre-trained ANN; the conversion keeps the row's settings
         assert lstm.mode == "ann" and all(v is None for v in _conversion(cli).settings.values())
     else:  # spiking from the first step, no conversion
@@ -133,7 +134,7 @@ def test_ablation_rows_compose_with_both_protocols(row: str, protocol: str, tmp_
 def test_unknown_option_value_is_reported(tmp_path, capsys) -> None:
     config = str(Path(__file__).parents[1] / "configs" / "quickstart.yaml")
     with pytest.raises(SystemExit):
-        cli_main(["--config", config, "--model.init_args.encoding", "latency"], run=False)
+        cli_main(["--config", config, "--model.init_args.layer.encoding", "latency"], run=False)
     assert "latency" in capsys.readouterr().err
 
 
@@ -161,7 +162,8 @@ def test_ponghiran_reference_recipe(config: str, variant: str, cell: str, tmp_pa
         args += ["--config", str(ROOT / "presets" / "baseline_cell.yaml")]
     cli = cli_main(args + ["--trainer.default_root_dir", str(tmp_path)], run=False)
     hp, data = cli.model.hparams, cli.datamodule
-    assert (hp.cell, hp.clamp_c, hp.hidden_size, hp.dropout, hp.optimizer, hp.lr) == (cell, True, 128, 0.5, "rmsprop", 1e-3)
+    layer = hp.layer
+    assert (layer["cell"], layer["clamp_c"], layer["hidden_size"], layer["dropout"], hp.optimizer, hp.lr) == (cell, True, 128, 0.5, "rmsprop", 1e-3)
     assert cli.trainer.gradient_clip_val == 1.0 and cli.trainer.max_epochs == 50
     assert (data.variant, data.mean, data.std, data.batch_size) == (variant, 0.1307, 0.8693, 128)
     clamp = next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ParameterClamp")
@@ -174,7 +176,8 @@ def test_pixel_fast_recipe_keeps_the_forget_bias_free(tmp_path) -> None:
     clamp on weights only, so the forget bias of 2 survives the clamp after every optimiser step."""
     cli = cli_main(["--config", str(ROOT / "ponghiran_pixel_fast.yaml"), "--trainer.default_root_dir", str(tmp_path)], run=False)
     hp, data = cli.model.hparams, cli.datamodule
-    assert (hp.cell, hp.clamp_c, hp.hidden_size, hp.forget_bias, hp.input_bias) == ("modified", True, 128, 2.0, -1.0)
+    layer = hp.layer
+    assert (layer["cell"], layer["clamp_c"], layer["hidden_size"], layer["forget_bias"], layer["input_bias"]) == ("modified", True, 128, 2.0, -1.0)
     assert (hp.optimizer, hp.lr_schedule) == ("adam", "cosine")
     assert (data.variant, data.mean, data.std, cli.trainer.gradient_clip_val) == ("pixel", 0.1307, 0.8693, 1.0)
     clamp = next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ParameterClamp")
@@ -193,8 +196,8 @@ def test_command_line_wins_over_checkpoint_and_checkpoint_over_config(tmp_path) 
     # a 1-epoch fit never reaches the config's conversion (epoch 12), which ANNToSNNConversion reports as an
     # error at fit end: the fit that only writes a checkpoint runs without the config's callbacks
     fit = cli_main(["fit", *common, "--trainer.callbacks", "null", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
-                    "--trainer.limit_val_batches", "1", "--model.init_args.hidden_size", "12",
-                    "--model.init_args.cell", "modified"])
+                    "--trainer.limit_val_batches", "1", "--model.init_args.layer.hidden_size", "12",
+                    "--model.init_args.layer.cell", "modified"])
     ckpt = fit.trainer.checkpoint_callback.best_model_path if fit.trainer.checkpoint_callback else ""
     if not ckpt:
         ckpt = str(tmp_path / "model.ckpt")
@@ -202,6 +205,16 @@ def test_command_line_wins_over_checkpoint_and_checkpoint_over_config(tmp_path) 
     test = cli_main(["test", *common, "--ckpt_path", ckpt, "--trainer.limit_test_batches", "1",
                      "--model.init_args.eval_mode", "hybrid", "--model.init_args.eval_timesteps", "7"])
     hp = test.model.hparams
-    assert (hp.hidden_size, hp.cell) == (12, "modified")  # from the checkpoint, not the config file
+    assert (hp.layer["hidden_size"], hp.layer["cell"]) == (12, "modified")  # from the checkpoint, not the config file
     assert (hp.eval_mode, hp.eval_timesteps) == ("hybrid", 7)  # from the command line
     assert test.trainer.callback_metrics["test/energy_ratio"] != 1.0  # the hybrid cell ran
+    # a checkpoint written before the layer block (settings at the top level) is read the same way
+    checkpoint = torch.load(ckpt, weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    hparams.update(hparams.pop("layer"))
+    old = str(tmp_path / "old_form.ckpt")
+    torch.save(checkpoint, old)
+    test = cli_main(["test", *common, "--ckpt_path", old, "--trainer.limit_test_batches", "1",
+                     "--model.init_args.layer.timesteps", "3"])
+    assert (test.model.hparams.layer["hidden_size"], test.model.hparams.layer["cell"]) == (12, "modified")
+    assert test.model.hparams.layer["timesteps"] == 3  # the command line still wins

@@ -21,7 +21,8 @@ from ..kernels.build import fused_cell_kernels
 from .fused_ann import fused_ann_available
 
 #: Whether the C++ LSNN kernels can run on ``x``: the same condition as the non-spiking layer's (CPU,
-#: float32/float64, kernels built; they are one extension).
+#: float32/float64, kernels built; they are one extension). The layer decides with
+#: :func:`snnlstm.backends.lsnn_selection.resolve_lsnn`, which also names what rules the kernels out.
 fused_lsnn_available = fused_ann_available
 
 
@@ -92,10 +93,11 @@ def fused_lsnn_layer(
         refractory counters ``[B, K]`` (the counters carry no gradient).
 
     Raises:
-        RuntimeError: when the kernels are unavailable (check :func:`fused_lsnn_available` first).
+        RuntimeError: when the kernels are unavailable (:func:`snnlstm.backends.lsnn_selection.resolve_lsnn`
+            checks that, and every other condition, first).
     """
     if fused_cell_kernels() is None:
-        raise RuntimeError("the fused C++ kernels are not built; use LSNN(schedule='eager')")
+        raise RuntimeError("the fused C++ kernels are not built; use LSNN(backend='torch') (or 'auto')")
     c = torch.Tensor.contiguous
     return _FusedLSNN.apply(
         c(cur), c(w_rec_t), c(z0), c(v0), c(a0), c(r0), c(theta), c(alpha), c(rho), c(w), gamma, refractory

@@ -11,7 +11,9 @@ computes the recurrent weight gradient and the input-projection gradient as one 
 product and one reduction after the loop instead of one per step.
 
 Backward of one cell (``x = U / V - 1`` the normalised membrane, ``S = H(x)``, ``sigma'`` the
-surrogate derivative, ``gm`` the gradient of the membrane after reset, ``gS`` of the spikes)::
+surrogate derivative (:func:`snnlstm.functional.surrogates.surrogate_derivative`; the C++ kernels
+select the same formula by the surrogate's ``kernel_id``), ``gm`` the gradient of the membrane after
+reset, ``gS`` of the spikes)::
 
     M   = U - S * V                       (reset by subtraction)
     dU  = gm + (gS - gm * V) * sigma'(x) / V
@@ -25,14 +27,16 @@ Numerically the result matches the autograd schedules to rounding (tests compare
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import Tensor
 
-#: surrogates with a closed-form derivative here (all of :data:`snnlstm.functional.surrogates.SURROGATES`)
-FUSED_SURROGATES: tuple[str, ...] = ("triangular", "fast_sigmoid", "atan", "straight_through")
+from ..functional.surrogates import REGISTRY, SURROGATES, get_surrogate, surrogate_derivative
+
+#: surrogates the fused wavefront runs (torch and C++): every entry of
+#: :data:`snnlstm.functional.surrogates.REGISTRY` carries the closed-form derivative and the kernel id
+FUSED_SURROGATES: tuple[str, ...] = SURROGATES
 
 
 class FusedConfig(NamedTuple):
@@ -45,7 +49,8 @@ class FusedConfig(NamedTuple):
         spike_i: the input gate spikes (else analog ``activation``).
         spike_g: the g gate spikes (else analog ``activation``).
         activation: ``"hard"`` or ``"standard"`` for analog gates.
-        surrogate: surrogate name (one of :data:`FUSED_SURROGATES`).
+        surrogate: surrogate name (one of :data:`FUSED_SURROGATES`); the C++ kernels get its
+            :attr:`~snnlstm.functional.surrogates.Surrogate.kernel_id`.
         gamma: height of the triangular surrogate.
         compiled: run the Python per-wavefront functions through ``torch.compile``.
         use_cpp: run every wavefront through the C++ kernels (CPU float32/float64 tensors; the caller,
@@ -74,23 +79,6 @@ class FusedOutput(NamedTuple):
     counts: Tensor
 
 
-def surrogate_derivative(x: Tensor, name: str, gamma: float) -> Tensor:
-    """``dS/dx`` of the named surrogate at the normalised membrane ``x`` (same as snnTorch's).
-
-    triangular: ``gamma * max(0, 1 - |x|)``; fast_sigmoid (slope 25): ``1 / (25 |x| + 1)^2``;
-    atan (alpha 2): ``1 / (1 + (pi x)^2)``; straight_through: 1.
-    """
-    if name == "triangular":
-        return (1.0 - x.abs()).clamp_(min=0.0).mul_(gamma)
-    if name == "fast_sigmoid":
-        return (x.abs() * 25.0 + 1.0).pow_(-2)
-    if name == "atan":
-        return (x * math.pi).pow_(2).add_(1.0).reciprocal_()
-    if name == "straight_through":
-        return torch.ones_like(x)
-    raise ValueError(f"no fused derivative for surrogate {name!r}; allowed: {', '.join(FUSED_SURROGATES)}")
-
-
 def _diag(flat: Tensor, start: int, count: int, stride: int) -> Tensor:
     """Rows ``start, start + stride, ...`` (``count`` of them) of ``flat`` as a view."""
     if count == 1 or stride == 0:
@@ -101,7 +89,7 @@ def _diag(flat: Tensor, start: int, count: int, stride: int) -> Tensor:
 def _above(a: Tensor, b: Tensor) -> Tensor:
     """``H(a - b)`` as a float tensor: the spike of ``U`` over ``V`` (``H(U / V - 1)`` for ``V > 0``) and,
     as ``_above(V-, U)``, of ``U`` under a negative ``V-``; no division, as in the C++ kernels."""
-    return (a > b).to(torch.result_type(a, b))
+    return (a > b).to(a.dtype)
 
 
 def _analog_sigmoid(z: Tensor, activation: str, v: Tensor) -> Tensor:
@@ -347,9 +335,6 @@ def _steps(compiled: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
     return _STEP_CACHE["fwd"], _STEP_CACHE["bwd"]
 
 
-_SURROGATE_IDS = {name: k for k, name in enumerate(FUSED_SURROGATES)}
-
-
 def _cpp(t: Tensor, cfg: FusedConfig) -> Any:
     """The C++ kernel module when ``cfg.use_cpp``, else None (the Python wavefront functions run).
 
@@ -421,7 +406,7 @@ def _forward(
     ext = _cpp(proj, cfg)
     if ext is not None:
         scalars = _scalars(p, cfg)
-        flags = (cfg.spike_i, cfg.spike_g, cfg.activation == "standard", _SURROGATE_IDS[cfg.surrogate])
+        flags = (cfg.spike_i, cfg.spike_g, cfg.activation == "standard", REGISTRY[cfg.surrogate].kernel_id)
         v_sig, leak_sig = p.v_sig.contiguous(), p.leak_sig.contiguous()
     for d in range(n_steps + t_max - 1):
         n_lo, n_hi = max(0, d - t_max + 1), min(d, n_steps - 1)
@@ -485,7 +470,7 @@ def _backward(
     ext = _cpp(u_all, cfg)
     if ext is not None:
         scalars = _scalars(p, cfg)
-        flags = (cfg.spike_i, cfg.spike_g, cfg.activation == "standard", _SURROGATE_IDS[cfg.surrogate])
+        flags = (cfg.spike_i, cfg.spike_g, cfg.activation == "standard", REGISTRY[cfg.surrogate].kernel_id)
         v_sig, leak_sig = p.v_sig.contiguous(), p.leak_sig.contiguous()
         grads = u_all.new_zeros(6 * hid + 6)  # g_v_sig [3H], g_leak_sig [3H], g_scalars [6]
         w_hh = w_hh_t.t()
@@ -605,7 +590,6 @@ def fused_spiking_layer(
     Returns:
         :class:`FusedOutput`; ``h`` and ``c`` are differentiable w.r.t. every tensor argument.
     """
-    if cfg.surrogate not in FUSED_SURROGATES:
-        raise ValueError(f"no fused derivative for surrogate {cfg.surrogate!r}; allowed: {', '.join(FUSED_SURROGATES)}")
+    get_surrogate(cfg.surrogate)  # raises ValueError naming the allowed surrogates
     h, c, counts = _FusedLayer.apply(cfg, proj, w_hh_t, h0, c0, v_sig, leak_sig, *v_g, leak_g, *v_c, leak_c)
     return FusedOutput(h, c, counts)

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..functional.encoding import poisson_encode
 from ..measure.ops import ann_layer_stats, hybrid_layer_stats, snn_layer_stats
-from ..nn.inputs import mask_padding
+from ..nn.inputs import HALF_DTYPES, mask_padding
 from ..nn.outputs import LSTMOutput, LSTMState
 from .ann import ann_layer, last_real
 from .hybrid import hybrid_layer
@@ -27,9 +27,16 @@ def run_stack(
     :data:`snnlstm.backends.selection.KERNELS`); the arguments are those of ``SpikingLSTM.forward``,
     already checked.
 
+    Under ``torch.autocast`` the stack runs in float32 with autocast off (membranes, spike decisions
+    and counts as in a float32 run; torch's CPU LSTM kernel has no float16 path).
+
     Returns:
         :class:`snnlstm.nn.outputs.LSTMOutput`.
     """
+    if torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            full = None if state is None else (state[0].float(), state[1].float())
+            return run_stack(layer, x.float() if x.dtype in HALF_DTYPES else x, full, lengths, kernel)
     xt = x if not layer.batch_first else x.transpose(0, 1)  # [N, B, F]
     zeros = xt.new_zeros(layer.num_layers, xt.shape[1], layer.hidden_size)
     h0, c0 = (zeros, zeros) if state is None else state

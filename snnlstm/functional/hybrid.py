@@ -22,10 +22,18 @@ Hybrid cell (test time; ``T`` SNN steps per input element, all integer arithmeti
   computed in analog as above. The reported spike count of c̃ is every spike of both membranes (they
   never fire in the same step: ``V+ + V-`` starts at 2 and falls by 512 per spike, so a c̃ neuron
   spikes at most once a step).
+
+Every function here is pure torch and runs on any device. The compiled C++ CPU kernels
+(:mod:`snnlstm.kernels`: the generator, the gate counter and the event-driven cell) run only when the
+caller passes ``use_cpp=True``; a layer does so when its backend resolved to the ``"cpp-event"``
+kernel (:func:`snnlstm.backends.selection.resolve`), and ``use_cpp=True`` where the kernels cannot
+run (not float32 on the CPU, or not built) raises a ``RuntimeError`` naming the obstacle. Both paths
+do the same float arithmetic on integer values, so their results are bit-equal.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import torch
@@ -153,70 +161,86 @@ def signed_if_step(v_pos: Tensor, v_neg: Tensor, current: Tensor, threshold: flo
     return v_pos, v_neg, up - down
 
 
-def generator_spike_train(values: Tensor, timesteps: int) -> Tensor:
+def generator_spike_train(values: Tensor, timesteps: int, use_cpp: bool = False) -> Tensor:
     """The signed spike generator run for ``timesteps`` steps from ``V = 1``, in closed form.
 
     With ``u = round(2048 v)`` the generator has fired ``n_t = min(t, floor(t |u| / 2048))`` times after
     ``t`` steps (it fires at step ``t`` iff ``1 + t|u| - 2048 n_{t-1} > 2048``, at most once a step), so
     the train is ``sign(u) (n_t - n_{t-1})``: exactly :func:`spike_generator_step` iterated, without a
-    loop over ``T`` (one pass of a C++ kernel on the CPU).
+    loop over ``T``.
 
     Args:
         values: analog inputs ``[...]``.
         timesteps: ``T >= 1``.
+        use_cpp: one pass of the C++ kernel (float32 CPU ``values``, kernels built) instead of torch
+            operators; the same spikes.
 
     Returns:
-        Spikes ``[T, ...]`` in ``{-1, 0, +1}``.
+        Spikes ``[T, ...]`` in ``{-1, 0, +1}``, dtype and device of ``values``.
+
+    Raises:
+        RuntimeError: ``use_cpp`` where the C++ kernels cannot run.
     """
-    kernels = _hybrid_kernels(values)
-    if kernels is not None and values.dim() >= 1 and values.numel():
-        flat = values.reshape(-1, values.shape[-1]).contiguous()
-        return kernels.hybrid_generator(flat, timesteps, float(GEN_THRESHOLD)).view(timesteps, *values.shape)
+    if use_cpp:
+        flat = values.reshape(1, -1).contiguous()
+        spikes = _cpp_kernels(values).hybrid_generator(flat, timesteps, float(GEN_THRESHOLD))
+        return spikes.view(timesteps, *values.shape)
     u = torch.round(GEN_THRESHOLD * values)
     steps = torch.arange(timesteps + 1, dtype=u.dtype, device=u.device).view(-1, *([1] * u.dim()))
     fired = torch.minimum(steps, torch.floor(steps * u.abs() / GEN_THRESHOLD))  # n_t, [T + 1, ...]
     return torch.sign(u) * fired.diff(dim=0)
 
 
-def hybrid_membrane_counts(current: Tensor) -> Tensor:
+def hybrid_membrane_counts(current: Tensor, use_cpp: bool = False) -> Tensor:
     """Spikes of every gate membrane driven by integer currents over ``T`` steps.
 
     i, f, o are soft-reset IF neurons (threshold 1024), c̃ the signed IF neuron (threshold 512) with
-    two membranes, ``V+`` driven by ``I`` and ``V-`` by ``-I``; all membranes start at 1. On the CPU
-    (float32) one pass of a C++ kernel counts; otherwise, or without the compiled kernels,
-    :func:`soft_if_step` is looped over ``T`` (the same arithmetic, so the same counts).
+    two membranes, ``V+`` driven by ``I`` and ``V-`` by ``-I``; all membranes start at 1. Per step
+    ``t``, for every membrane with drive ``I_t`` (``-I_t`` for ``V-``) and threshold ``θ``::
+
+        V <- V + I_t;   s = [V > θ];   V <- V - θ s;   count <- count + s
+
+    (:func:`soft_if_step`): a loop over ``T`` of whole-tensor operations, or with ``use_cpp`` one
+    pass of a C++ kernel with the same float arithmetic, so the same counts.
 
     Args:
         current: ``[T, ..., 4H]`` input currents (synaptic input plus quantised bias), gates (i, f, c̃, o).
+        use_cpp: count in the C++ kernel (float32 CPU ``current``, kernels built).
 
     Returns:
         Counts ``[..., 5H]``, all ``>= 0``, in the order (i, f, c̃ ``V+``, o, c̃ ``V-``).
 
     Raises:
         ValueError: ``current`` is not ``[T, ..., 4H]``.
+        RuntimeError: ``use_cpp`` where the C++ kernels cannot run.
     """
     if current.dim() < 2 or current.shape[-1] % 4:
         raise ValueError(f"current must be [T, ..., 4H] (gates i, f, c~, o), got shape {tuple(current.shape)}")
+    if not use_cpp:
+        return _membrane_counts_torch(current)
+    kernels = _cpp_kernels(current)
     timesteps, width = current.shape[0], current.shape[-1]
-    kernels = _hybrid_kernels(current)
-    if kernels is None:
-        return _hybrid_membrane_counts_loop(current)
-    flat = current.reshape(timesteps, -1, width).contiguous()
+    flat = current.reshape(timesteps, math.prod(current.shape[1:-1]), width).contiguous()
     counts = kernels.hybrid_gate_counts(flat, float(GATE_THRESHOLD), float(CAND_THRESHOLD), float(MEMBRANE_START))
     return counts.view(*current.shape[1:-1], width + width // 4)
 
 
-def hybrid_gate_rates(current: Tensor) -> Tensor:
+def hybrid_gate_rates(current: Tensor, use_cpp: bool = False) -> Tensor:
     """Spike rates of the gate neurons driven by integer currents over ``T`` steps
     (:func:`hybrid_membrane_counts` over ``T``; c̃'s rate is signed, ``(V+ - V-) / T``).
 
     Args:
         current: ``[T, ..., 4H]`` input currents (synaptic input plus quantised bias), gates (i, f, c̃, o).
+        use_cpp: count in the C++ kernel (see :func:`hybrid_membrane_counts`).
 
     Returns:
         Rates ``[..., 4H]``, gates (i, f, c̃, o).
+
+    Raises:
+        ValueError: ``current`` is not ``[T, ..., 4H]``.
+        RuntimeError: ``use_cpp`` where the C++ kernels cannot run.
     """
-    return _counts_to_rates(hybrid_membrane_counts(current), current.shape[0])
+    return _counts_to_rates(hybrid_membrane_counts(current, use_cpp), current.shape[0])
 
 
 def _counts_to_rates(counts: Tensor, timesteps: int) -> Tensor:
@@ -231,36 +255,45 @@ def _counts_to_gate_spikes(counts: Tensor) -> Tensor:
     return torch.cat([i, f, pos + neg, o], dim=-1)
 
 
-def _hybrid_kernels(tensor: Tensor) -> Any:
-    """The compiled kernel module when it applies (float32 CPU tensor, kernels built), else None."""
-    if tensor.device.type != "cpu" or tensor.dtype != torch.float32:
-        return None
+def _cpp_kernels(*tensors: Tensor) -> Any:
+    """The compiled kernel module, for a caller that passed ``use_cpp=True``.
+
+    Raises:
+        RuntimeError: a tensor is not float32 on the CPU, or the kernels are not built.
+    """
+    for t in tensors:
+        if t.device.type != "cpu" or t.dtype != torch.float32:
+            raise RuntimeError(
+                f"the C++ hybrid kernels take float32 CPU tensors, got {t.dtype} on {t.device}; "
+                "pass use_cpp=False (a layer: backend='torch') to run in torch"
+            )
     from ..kernels.build import fused_cell_kernels
 
-    return fused_cell_kernels()
+    kernels = fused_cell_kernels()
+    if kernels is None:
+        raise RuntimeError(
+            "the C++ hybrid kernels are not built (SNNLSTM_NO_CPP is set, or no C++ compiler/ninja); "
+            "pass use_cpp=False (a layer: backend='torch') to run in torch"
+        )
+    return kernels
 
 
-def _hybrid_membrane_counts_loop(current: Tensor) -> Tensor:
-    """:func:`hybrid_membrane_counts` as a Python loop over ``T`` of the pure neuron steps."""
+def _membrane_counts_torch(current: Tensor) -> Tensor:
+    """:func:`hybrid_membrane_counts` in torch: every membrane at once, a loop over ``T``, in place."""
     ci, cf, cg, co = current.chunk(4, dim=-1)
-    drive = torch.cat([ci, cf, cg, co, -cg], dim=-1)  # V- integrates -I (signed_if_step)
+    drive = torch.cat([ci, cf, cg, co, -cg], dim=-1)  # [T, ..., 5H]; V- integrates -I (signed_if_step)
     hidden = ci.shape[-1]
     threshold = torch.full_like(drive[0], GATE_THRESHOLD)
     threshold[..., 2 * hidden : 3 * hidden] = CAND_THRESHOLD
     threshold[..., 4 * hidden :] = CAND_THRESHOLD
     v = torch.full_like(drive[0], MEMBRANE_START)
     counts = torch.zeros_like(v)
-    for t in range(current.shape[0]):
-        v = v + drive[t]
+    for drive_t in drive.unbind(0):
+        v.add_(drive_t)
         fire = v > threshold
-        v = v - threshold * fire
-        counts = counts + fire.to(v.dtype)
+        v.sub_(threshold * fire)
+        counts.add_(fire)
     return counts
-
-
-def _hybrid_gate_rates_loop(current: Tensor) -> Tensor:
-    """:func:`hybrid_gate_rates` as a Python loop over ``T`` of the pure neuron steps."""
-    return _counts_to_rates(_hybrid_membrane_counts_loop(current), current.shape[0])
 
 
 class HybridCellOutput(NamedTuple):
@@ -281,14 +314,14 @@ def hybrid_cell_step(
     bias_q: Tensor,
     timesteps: int,
     clamp_c: bool = False,
-    event_driven: bool = False,
+    use_cpp: bool = False,
 ) -> HybridCellOutput:
     """One input element of the hybrid analog-spiking cell (``timesteps`` SNN steps).
 
     ``[x; h]`` goes through the spike generator, its spikes through the integer synapses
-    (``current_t = W' s_t + b'``) into the gate neurons (on the CPU in float32 one event-driven C++
-    pass adds only the synapse rows of the inputs that spiked; otherwise one matmul for all T steps,
-    with the same integer sums, so the same counts); the rates
+    (``current_t = W' s_t + b'``) into the gate neurons (in torch one matmul for all T steps, then
+    :func:`hybrid_membrane_counts`; with ``use_cpp`` one event-driven C++ pass that adds only the
+    synapse rows of the inputs that spiked, with the same integer sums, so the same counts); the rates
     ``ī, f̄, c̄, ō`` then update ``c' = f̄ c + ī c̄`` and ``h' = ō clamp(c'/2, -1, 1)`` in analog.
 
     Args:
@@ -299,21 +332,22 @@ def hybrid_cell_step(
         bias_q: :func:`quantize_bias` of the shared bias, ``[4H]``.
         timesteps: ``T >= 1``.
         clamp_c: clamp ``c`` to ``[-1, 1]`` as the trained cell did.
-        event_driven: one C++ pass that adds only the synapse rows of the inputs that spiked (CPU,
-            float32, kernels built; :func:`snnlstm.backends.selection.resolve` checks), else the dense
-            matmul of all T steps. Both give the same integer sums, so the same counts.
+        use_cpp: the event-driven C++ pass (CPU, float32, kernels built; a layer asks for it when its
+            backend resolved to ``"cpp-event"``), else the dense torch path (any device and dtype).
+            Both give the same integer sums, so the same counts.
 
     Returns:
         :class:`HybridCellOutput`; ``h``, ``c`` ``[B, H]``.
+
+    Raises:
+        RuntimeError: ``use_cpp`` where the C++ kernels cannot run.
+        ValueError: ``use_cpp`` with inputs that are not ``[B, I]``.
     """
     values = torch.cat([x, h_prev], dim=-1)
-    if event_driven:
-        kernels = _hybrid_kernels(values)
-        if kernels is None or values.dim() != 2 or not weight_q.dtype == bias_q.dtype == torch.float32:
-            raise RuntimeError(
-                "the event-driven hybrid kernel needs float32 [B, I] CPU inputs and built C++ kernels; "
-                "run with event_driven=False"
-            )
+    if use_cpp:
+        kernels = _cpp_kernels(values, weight_q, bias_q)
+        if values.dim() != 2:
+            raise ValueError(f"the event-driven C++ hybrid kernel takes x [B, I] and h_prev [B, H], got [x; h] {tuple(values.shape)}")
         # event-driven: only the synapses of the inputs that spiked, no [T, B, 4H] current
         counts, input_spikes = kernels.hybrid_element_counts(
             values.contiguous(), weight_q.t().contiguous(), bias_q.contiguous(), timesteps,
@@ -356,7 +390,7 @@ def hybrid_sequence(
     bias: Tensor | None,
     timesteps: int,
     clamp_c: bool = False,
-    event_driven: bool = False,
+    use_cpp: bool = False,
 ) -> HybridSequenceOutput:
     """Run the hybrid cell over a sequence, ``T`` SNN steps per element (``T * N`` in all).
 
@@ -370,10 +404,13 @@ def hybrid_sequence(
             order (i, f, c̃, o), as ``torch.nn.LSTM`` stores them.
         timesteps: ``T >= 1``.
         clamp_c: clamp ``c`` to ``[-1, 1]``.
-        event_driven: see :func:`hybrid_cell_step`.
+        use_cpp: the event-driven C++ kernel, else torch (see :func:`hybrid_cell_step`).
 
     Returns:
         :class:`HybridSequenceOutput`.
+
+    Raises:
+        RuntimeError: ``use_cpp`` where the C++ kernels cannot run.
     """
     with torch.no_grad():
         weight_q = quantize_weight(torch.cat([weight_ih, weight_hh], dim=1))
@@ -384,7 +421,7 @@ def hybrid_sequence(
         input_spikes = x.new_zeros(())
         hidden = h0.shape[-1]
         for x_n in x.unbind(0):
-            out = hybrid_cell_step(x_n, h, c, weight_q, bias_q, timesteps, clamp_c, event_driven)
+            out = hybrid_cell_step(x_n, h, c, weight_q, bias_q, timesteps, clamp_c, use_cpp)
             h, c = out.h, out.c
             outs.append(h)
             cells.append(c)

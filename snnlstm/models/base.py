@@ -15,6 +15,8 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from ..nn.settings import LSTMSettings
+
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
@@ -29,6 +31,21 @@ def check_training_args(num_classes: int, optimizer: str, lr_schedule: str, lr: 
         raise ValueError(f"unknown lr_schedule {lr_schedule!r}; allowed: {', '.join(LR_SCHEDULES)}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
+
+
+def store_layer_hparams(module: LightningModule, settings: LSTMSettings) -> None:
+    """Store ``settings`` as the ``layer`` hyper-parameter of ``module`` (after ``save_hyperparameters``).
+
+    The saved form is a plain dict, whatever was passed (settings object, YAML block, top-level keys of an
+    older checkpoint), so checkpoints load with ``weights_only=True`` and ``hparams.yaml`` lists every
+    setting; top-level layer keys are removed. Lightning's copy for the logger is updated alike.
+    """
+    for hparams in (module._hparams, getattr(module, "_hparams_initial", None)):
+        if hparams is None:
+            continue
+        for name in LSTMSettings.field_names():
+            hparams.pop(name, None)
+        hparams["layer"] = settings.as_dict()
 
 
 class ClassifierBase(LightningModule):

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 from torch import Tensor, nn
 
 from ..checkpoint import load_checkpoint
 from ..conversion.data import eval_mode_switch
-from ..nn.lstm import DEFAULT_SPIKING_GATES, MODES, SpikingLSTM, spiking_layers
-from .base import LR_SCHEDULES, OPTIMIZERS, ClassifierBase, check_training_args
+from ..nn.lstm import MODES, spiking_layers
+from ..nn.settings import LSTMSettings, merge_flat_settings, split_flat_settings
+from .base import LR_SCHEDULES, OPTIMIZERS, ClassifierBase, check_training_args, store_layer_hparams
 
 EVAL_MODES: tuple[str, ...] = ("auto", "ann", "snn", "hybrid")
-#: training batches a sigmoid/tanh model is calibrated on when ``eval_mode: snn`` converts it at test time
 
-__all__ = ["EVAL_MODES", "LR_SCHEDULES", "OPTIMIZERS", "SequenceClassifier", "spiking_layers"]
+__all__ = ["EVAL_MODES", "LR_SCHEDULES", "LSTMSettings", "OPTIMIZERS", "SequenceClassifier", "spiking_layers"]
 
 
 class SequenceClassifier(ClassifierBase):
@@ -29,16 +29,15 @@ class SequenceClassifier(ClassifierBase):
         input_size: features per step (linked from the DataModule by the CLI).
         num_classes: classes (linked from the DataModule).
         seq_len: sequence length N (linked from the DataModule; informational, used for latency reports).
-        hidden_size: LSTM hidden units per layer.
-        num_layers: stacked LSTM layers.
+        layer: the LSTM's settings (:class:`snnlstm.nn.settings.LSTMSettings`: ``hidden_size``,
+            ``num_layers``, ``mode``, ``timesteps``, ``spiking_gates``, ``cell``, ...; see
+            :class:`snnlstm.nn.lstm.SpikingLSTM`), in YAML the block ``layer:`` (``cell: modified`` /
+            ``baseline`` are Ponghiran & Roy's ModifiedLSTMCell and BaselineLSTMCell). Its ``dropout``
+            also drops out the last LSTM output before the head unless ``head_dropout`` says otherwise.
         head_sizes: hidden widths of the FC head (``[]`` = one Linear; ``[32]`` = GSC's FC(32)->FC(C)).
-        dropout: dropout between LSTM layers and (unless ``head_dropout`` says otherwise) before the head.
-        head_dropout: dropout on the last LSTM output before the head (None: ``dropout``). Ponghiran &
-            Roy's reference drops out only the outputs fed to a next layer, so their configs set 0.
-        activation, mode, timesteps, spiking_gates, encoding, bias_shift, leak, learn_threshold,
-            learn_leak, surrogate, gamma, v_sig, v_tanh_pos, v_tanh_neg, schedule, compile, cell,
-            clamp_c, forget_bias, input_bias: see :class:`snnlstm.nn.lstm.SpikingLSTM` (``cell: modified`` / ``baseline`` are
-            Ponghiran & Roy's ModifiedLSTMCell and BaselineLSTMCell).
+        head_dropout: dropout on the last LSTM output before the head (None: the layer's ``dropout``).
+            Ponghiran & Roy's reference drops out only the outputs fed to a next layer, so their configs
+            set 0.
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate of the weights.
         spiking_lr: learning rate of thresholds and leaks (default: ``lr``).
@@ -53,6 +52,8 @@ class SequenceClassifier(ClassifierBase):
         init_from: a Lightning checkpoint of this model to start from (weights, thresholds and the
             layers' conversion state; not the optimizer or epoch): e.g. a pre-trained ANN to convert
             and fine-tune, the "P" protocol of Datta et al.
+        **flat_layer_settings: layer settings given at the top level, the form of checkpoints written
+            before the ``layer`` block (they load unchanged); merged into ``layer``, and stored in it.
     """
 
     def __init__(
@@ -60,31 +61,9 @@ class SequenceClassifier(ClassifierBase):
         input_size: int = 28,
         num_classes: int = 10,
         seq_len: int | None = None,
-        hidden_size: int = 128,
-        num_layers: int = 1,
+        layer: LSTMSettings = LSTMSettings(),
         head_sizes: Sequence[int] = (),
-        dropout: float = 0.0,
         head_dropout: float | None = None,
-        activation: Literal["hard", "standard"] = "hard",
-        mode: Literal["ann", "snn", "hybrid"] = "ann",
-        timesteps: int = 2,
-        spiking_gates: Sequence[str] = DEFAULT_SPIKING_GATES,
-        encoding: Literal["direct", "poisson"] = "direct",
-        bias_shift: bool = True,
-        leak: float = 1.0,
-        learn_threshold: bool = True,
-        learn_leak: bool = True,
-        surrogate: str = "triangular",
-        gamma: float = 1.0,
-        v_sig: float = 4.0,
-        v_tanh_pos: float = 1.0,
-        v_tanh_neg: float = -1.0,
-        schedule: Literal["fused", "pipelined", "sequential"] = "fused",
-        compile: Literal["none", "step", "full"] | bool = "none",  # bool: checkpoints from before the modes
-        cell: Literal["lstm", "modified", "baseline"] = "lstm",
-        clamp_c: bool = False,
-        forget_bias: float = 1.0,
-        input_bias: float = 0.0,
         optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam",
         lr: float = 1e-3,
         spiking_lr: float | None = None,
@@ -93,6 +72,7 @@ class SequenceClassifier(ClassifierBase):
         eval_timesteps: int | None = None,
         eval_mode: Literal["auto", "ann", "snn", "hybrid"] = "auto",
         init_from: str | None = None,
+        **flat_layer_settings: Any,
     ) -> None:
         super().__init__()
         check_training_args(num_classes, optimizer, lr_schedule, lr)
@@ -104,33 +84,11 @@ class SequenceClassifier(ClassifierBase):
             raise ValueError(f"head_dropout must be None or in [0, 1), got {head_dropout}")
         if any(int(w) < 1 for w in head_sizes):
             raise ValueError(f"head_sizes must be positive integers, got {list(head_sizes)}")
+        settings = merge_flat_settings(layer, flat_layer_settings, type(self).__name__)
         self.save_hyperparameters()
-        self.lstm = SpikingLSTM(
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-            activation=activation,
-            mode=mode,
-            timesteps=timesteps,
-            spiking_gates=spiking_gates,
-            encoding=encoding,
-            bias_shift=bias_shift,
-            leak=leak,
-            learn_threshold=learn_threshold,
-            learn_leak=learn_leak,
-            surrogate=surrogate,
-            gamma=gamma,
-            v_sig=v_sig,
-            v_tanh_pos=v_tanh_pos,
-            v_tanh_neg=v_tanh_neg,
-            schedule=schedule,
-            compile=compile,
-            cell=cell,
-            clamp_c=clamp_c,
-            forget_bias=forget_bias,
-            input_bias=input_bias,
-        )
+        store_layer_hparams(self, settings)
+        self.lstm = settings.build(input_size)
+        dropout, hidden_size = settings.dropout, settings.hidden_size
         # the Dropout module exists whenever dropout > 0 (even at p = 0) so the head's parameter names
         # do not depend on head_dropout (checkpoints load either way)
         layers: list[nn.Module] = [nn.Dropout(dropout if head_dropout is None else head_dropout)] if dropout > 0 else []
@@ -144,6 +102,12 @@ class SequenceClassifier(ClassifierBase):
         self._eval_switch: contextlib.ExitStack | None = None
         if init_from is not None:
             self.load_weights(init_from)
+
+    @staticmethod
+    def migrate_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint's hyper-parameters in this version's form (top-level layer settings of older
+        checkpoints moved into ``layer``); the CLI applies it to ``--ckpt_path``'s hyper-parameters."""
+        return split_flat_settings(hparams)
 
     def load_weights(self, path: str) -> None:
         """Load the ``state_dict`` of a Lightning checkpoint of this model (strict).
@@ -167,7 +131,7 @@ class SequenceClassifier(ClassifierBase):
         except RuntimeError as err:
             raise ValueError(f"checkpoint {path!r} does not match this model's architecture: {err}") from err
         # a non-spiking source carries no conversion to keep: this model's own T, gates, encoding and
-        # shift (its constructor arguments) stay, so `--model.init_args.timesteps 8` means T=8
+        # shift (its constructor arguments) stay, so `--model.init_args.layer.timesteps 8` means T=8
         for layer, settings in zip(spiking_layers(self), own):
             if layer.mode == "ann":
                 layer.configure(**{k: v for k, v in settings.items() if k != "mode"})

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
+from ..backends.selection import check_backend
 from ..nn.crossing import ThresholdCrossingEncoder
 from ..nn.lsnn import LSNN, LeakyReadout
 from .base import ClassifierBase, check_training_args
@@ -36,6 +37,10 @@ class LSNNClassifier(ClassifierBase):
             neuron_form, learn_tau, learn_ahp, learn_threshold, surrogate, gamma, input_gain,
             recurrent_gain: see :class:`snnlstm.nn.lsnn.LSNN` (``beta: 0`` switches the AHP off: a plain
             LIF population of the same size).
+        backend: ``"auto"`` (default), ``"cpp"`` or ``"torch"``: which implementation runs the LSNN's time
+            loop (:mod:`snnlstm.backends.lsnn_selection`; the choice is ``model.lsnn.backend`` /
+            ``model.lsnn.kernel`` and is logged once). Checkpoints saved before this argument load with
+            the default.
         tau_out: readout time constant in steps.
         rate_target: target firing rate per step of the firing-rate regulariser (Bellec et al.: 10 Hz
             at 1 ms steps, 0.01).
@@ -72,6 +77,7 @@ class LSNNClassifier(ClassifierBase):
         gamma: float = 0.3,
         input_gain: float = 1.0,
         recurrent_gain: float = 1.0,
+        backend: Literal["auto", "cpp", "torch"] = "auto",
         tau_out: float = 20.0,
         rate_target: float = 0.01,
         rate_reg: float = 0.0,
@@ -83,6 +89,7 @@ class LSNNClassifier(ClassifierBase):
     ) -> None:
         super().__init__()
         check_training_args(num_classes, optimizer, lr_schedule, lr)
+        check_backend(backend)
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}; allowed: {', '.join(ENCODERS)}")
         if not 0.0 <= rate_target <= 1.0:
@@ -117,6 +124,7 @@ class LSNNClassifier(ClassifierBase):
             input_gain=input_gain,
             recurrent_gain=recurrent_gain,
             readout_size=num_classes,  # the readout's synaptic operations count in the SynOps
+            backend=backend,
         )
         self.readout = LeakyReadout(self.lsnn.hidden_size, num_classes, tau_out)
         self._init_metrics(num_classes)

@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+
+
+def register_lstm_weights(layer: nn.Module, input_size: int, hidden_size: int, num_layers: int, bias: bool) -> None:
+    """Register ``torch.nn.LSTM``'s parameters on ``layer`` with its names, shapes and init.
+
+    ``weight_ih_l{k}`` ``[4H, F or H]``, ``weight_hh_l{k}`` ``[4H, H]`` and, with ``bias``,
+    ``bias_ih_l{k}``/``bias_hh_l{k}`` ``[4H]`` (gate order i, f, g, o), each ``U(-1/sqrt(H), 1/sqrt(H))``.
+    """
+    bound = 1.0 / math.sqrt(hidden_size)
+    for k in range(num_layers):
+        fan_in = input_size if k == 0 else hidden_size
+        shapes = {f"weight_ih_l{k}": (4 * hidden_size, fan_in), f"weight_hh_l{k}": (4 * hidden_size, hidden_size)}
+        if bias:
+            shapes.update({f"bias_ih_l{k}": (4 * hidden_size,), f"bias_hh_l{k}": (4 * hidden_size,)})
+        for name, shape in shapes.items():
+            layer.register_parameter(name, nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
 
 
 def init_shared_bias_cell(layer: nn.Module, forget_bias: float, input_bias: float) -> None:

@@ -51,6 +51,20 @@ def check_input(
         )
 
 
+def check_precision(mode: str, dtype: torch.dtype) -> None:
+    """Refuse SNN/hybrid mode on a module cast wholly to half precision (autocast is the way).
+
+    Raises:
+        TypeError: ``mode`` is not ``"ann"`` and ``dtype`` is float16/bfloat16.
+    """
+    if mode != "ann" and dtype in HALF_DTYPES:
+        raise TypeError(
+            f"SpikingLSTM in {mode.upper()} mode needs float32/float64 weights, got {dtype}: spike decisions "
+            "in half precision flip. Keep the module in float32 and train with autocast "
+            "(Trainer(precision='bf16-mixed') or torch.autocast)"
+        )
+
+
 def check_lengths(x: Tensor, lengths: Tensor, batch_first: bool) -> Tensor:
     """``lengths`` as a long tensor on ``x``'s device; ``ValueError`` unless ``[B]`` integers in ``[1, N]``."""
     steps, batch = (x.shape[1], x.shape[0]) if batch_first else x.shape[:2]

@@ -13,10 +13,15 @@ one ``[B, K] x [K, K]`` product and the neuron update. ``W_rec`` has no self-con
 
 ``neuron_form="alif"`` runs the AHP population in its adaptive-threshold form (identical spikes,
 :mod:`snnlstm.functional.ahp`); the AHP strength is then trained as the ALIF ``beta``.
+
+The time loop runs on one backend, resolved explicitly (:mod:`snnlstm.backends.lsnn_selection`) and
+visible as ``layer.backend`` / ``layer.kernel``: the fused C++ loop (``"cpp-fused"``) or the eager
+Python loop (``"torch-eager"``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Literal, NamedTuple
 
@@ -24,12 +29,18 @@ import torch
 from torch import Tensor, nn
 
 from .adaptive import AHPNeuron, ALIFNeuron
-from ..backends.fused_lsnn import fused_lsnn_available, fused_lsnn_layer
+from ..backends.fused_lsnn import fused_lsnn_layer
+from ..backends.lsnn_selection import LSNNSettings, Resolved, resolve_lsnn
+from ..backends.selection import check_backend
+from .backend_choice import BackendChoice
 from ..functional.ahp import AHPState, ALIFState, ahp_step, ahp_strength_from_adaptation, alif_step, check_tau, decay_from_tau
 from ..measure.stats import LayerStats, SpikeStats, StatsSource
+from .inputs import HALF_DTYPES
+from .options import check_choice
 
 NEURON_FORMS: tuple[str, ...] = ("ahp", "alif")
 SCHEDULES: tuple[str, ...] = ("fused", "eager")
+
 
 
 class LSNNState(NamedTuple):
@@ -63,7 +74,7 @@ def _count(name: str, value: int, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-class LSNN(StatsSource):
+class LSNN(BackendChoice, StatsSource):
     """Recurrent spiking layer of LIF and AHP neurons with trainable time constants and AHP strength.
 
     Args:
@@ -88,15 +99,24 @@ class LSNN(StatsSource):
         input_gain: input weights start as ``N(0, (input_gain * theta)^2 / F)``.
         recurrent_gain: recurrent weights start as ``N(0, (recurrent_gain * theta)^2 / K)``.
         bias: add a trainable bias current per neuron.
-        schedule: ``fused`` runs the time loop in C++ (:mod:`snnlstm.backends.fused_lsnn`; CPU, float32/64,
-            ``ahp`` form with the triangular surrogate, else the eager loop), ``eager`` the Python loop.
+        schedule: ``fused`` (default) lets the backend choose the loop; ``eager`` asks for the eager
+            Python loop (kept for older configs: ``backend="auto"`` then resolves to ``"torch"`` and
+            says so, ``backend="cpp"`` is refused).
         readout_size: number of leaky readout neurons C the population's spikes drive (e.g. a
             :class:`LeakyReadout` of C classes); counted in the synaptic operations (each spike
             fans out to them, each readout membrane updates once per step). 0: no readout counted.
+        backend: ``"auto"`` (default), ``"cpp"`` (the fused C++ loop,
+            :mod:`snnlstm.backends.fused_lsnn`: CPU, float32/float64, ``ahp`` form, triangular
+            surrogate, ``schedule="fused"``) or ``"torch"`` (the eager loop, any device, dtype and
+            setting): see :mod:`snnlstm.backends.lsnn_selection`. An explicit ``"cpp"`` that cannot run
+            raises :class:`snnlstm.backends.selection.BackendError`; the resolved choice is
+            ``layer.backend`` / ``layer.kernel`` and is logged once.
 
     Inputs: ``x`` ``[B, N, F]``; optional :class:`LSNNState`.
     Outputs: :class:`LSNNOutput`.
     """
+
+    _backend_log = logging.getLogger(__name__)
 
     def __init__(
         self,
@@ -121,10 +141,11 @@ class LSNN(StatsSource):
         bias: bool = False,
         schedule: Literal["fused", "eager"] = "fused",
         readout_size: int = 0,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
-        if schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {schedule!r}; allowed: {', '.join(SCHEDULES)}")
+        check_choice("schedule", schedule, SCHEDULES)
+        check_backend(backend)
         _count("input_size", input_size, 1)
         _count("n_lif", n_lif, 0)
         _count("n_ahp", n_ahp, 0)
@@ -150,6 +171,7 @@ class LSNN(StatsSource):
         self.n_inhibitory, self.sign_constraints = n_inhibitory, bool(sign_constraints)
         self.neuron_form = neuron_form
         self.schedule = schedule
+        self.backend = backend
         common = dict(threshold=threshold, tau_v=tau_v, tau_a=tau_a, refractory=refractory, learn_threshold=learn_threshold, learn_tau=learn_tau, surrogate=surrogate, gamma=gamma)
         # LIF population: AHP neurons whose AHP is off (w = 0, frozen); one step function for both
         self.lif = AHPNeuron(ahp_strength=0.0, learn_ahp=False, **common)
@@ -203,14 +225,25 @@ class LSNN(StatsSource):
         self.lif.project_parameters()
         self.ahp.project_parameters()
 
-    def uses_fused(self, x: Tensor) -> bool:
-        """Whether a forward on ``x`` runs the fused C++ loop (see ``schedule``)."""
-        return (
-            self.schedule == "fused"
-            and self.neuron_form == "ahp"
-            and self.ahp.surrogate_name == "triangular"
-            and fused_lsnn_available(x)
-        )
+    # ------------------------------------------------------------------ backend
+    @property
+    def schedule(self) -> str:
+        """``"fused"`` or ``"eager"`` (asks for the eager loop; see the class docstring)."""
+        return self._schedule
+
+    @schedule.setter
+    def schedule(self, name: str) -> None:
+        check_choice("schedule", name, SCHEDULES)
+        self._schedule = name
+
+    def _backend_weight(self) -> Tensor:
+        return self.weight_hh
+
+    def _backend_settings(self) -> LSNNSettings:
+        return LSNNSettings(self.neuron_form, self.ahp.surrogate_name, self.schedule)
+
+    def _resolve(self, device: torch.device, dtype: torch.dtype) -> Resolved:
+        return resolve_lsnn(self.backend_request, device, dtype, self._backend_settings())
 
     def initial_state(self, batch: int, like: Tensor) -> LSNNState:
         """Resting state for ``batch`` sequences."""
@@ -221,8 +254,19 @@ class LSNN(StatsSource):
     def forward(self, x: Tensor, state: LSNNState | None = None) -> LSNNOutput:
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f"LSNN expects [batch, steps, {self.input_size}] inputs, got shape {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
+        # one host synchronisation per call (none while torch.compile traces); the stats stay on the device
+        if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
             raise ValueError("LSNN got NaN or infinite inputs")
+        if self.weight_hh.dtype in HALF_DTYPES:
+            raise TypeError(
+                f"LSNN needs float32/float64 weights, got {self.weight_hh.dtype}: spike decisions in half precision "
+                "flip. Keep the module in float32 and train with autocast (Trainer(precision='bf16-mixed'))"
+            )
+        if torch.is_autocast_enabled(x.device.type):  # membranes, spikes and counts as in a float32 run
+            with torch.autocast(x.device.type, enabled=False):
+                full = None if state is None else LSNNState(state.spikes.float(), tuple(t.float() for t in state.neurons))
+                return self.forward(x.float() if x.dtype in HALF_DTYPES else x, full)
+        resolved = self.resolve_backend()
         batch, n_steps, _ = x.shape
         state = self.initial_state(batch, x) if state is None else state
         # [N, B, K] input currents, one product over the sequence, time-major and contiguous
@@ -230,7 +274,7 @@ class LSNN(StatsSource):
         w_rec_t = self.recurrent_weight().t()
         threshold, mem_decay, slow_decay, strength = self._neuron_params(x)
         refractory = self.ahp.refractory
-        if self.uses_fused(x):
+        if resolved.kernel == "cpp-fused":
             z0, (v0, a0, r0) = state.spikes, state.neurons
             z_all, v, a, r = fused_lsnn_layer(
                 current, w_rec_t, z0, v0, a0, r0, threshold, mem_decay, slow_decay, strength, self.ahp.gamma, refractory
@@ -266,14 +310,12 @@ class LSNN(StatsSource):
         k, c, steps = self.hidden_size, self.readout_size, batch * n_steps
         lif_spikes = spikes[..., : self.n_lif].sum()
         ahp_spikes = spikes[..., self.n_lif :].sum()
-        binary = bool(((x == 0) | (x == 1)).all())
-        ac = (lif_spikes + ahp_spikes) * (k - 1 + c)
-        in_mac = 0.0
-        if binary:
-            ac = ac + x.sum() * k
-        else:
-            in_mac = float(steps * features * k)
-        mac = spikes.new_tensor(in_mac + steps * (k + self.n_ahp + c))
+        # binary or analog input, decided on the device (no host synchronisation)
+        binary = ((x == 0) | (x == 1)).all()
+        ac = (lif_spikes + ahp_spikes) * (k - 1 + c) + torch.where(binary, x.sum().to(spikes.dtype) * k, spikes.new_zeros(()))
+        neuron_mac = float(steps * (k + self.n_ahp + c))
+        # new_full fills on the device; new_tensor would copy from the host and synchronise
+        mac = torch.where(binary, spikes.new_full((), neuron_mac), spikes.new_full((), neuron_mac + steps * features * k))
         ann_mac = float(steps * (4 * k * (features + k) + 3 * k) + batch * c * k)
         ann_ac = float(steps * 5 * k + batch * c)
         spike_counts: dict[str, Tensor] = {}
@@ -297,7 +339,8 @@ class LSNN(StatsSource):
     def extra_repr(self) -> str:
         return (
             f"{self.input_size}, n_lif={self.n_lif}, n_ahp={self.n_ahp}, n_inhibitory={self.n_inhibitory}, "
-            f"sign_constraints={self.sign_constraints}, neuron_form={self.neuron_form}, schedule={self.schedule}"
+            f"sign_constraints={self.sign_constraints}, neuron_form={self.neuron_form}, schedule={self.schedule}, "
+            f"backend={self.backend_request}"
             + (f", readout_size={self.readout_size}" if self.readout_size else "")
         )
 

@@ -15,43 +15,28 @@ one batch of up to ``T`` elements in flight.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any, Literal, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..backends.selection import LayerSettings, Resolved, check_backend, resolve
+from ..backends.selection import LayerSettings, Resolved, resolve
 from ..backends.stack import run_stack
 from ..functional.encoding import check_encoding
 from ..measure.stats import StatsSource
+from .backend_choice import BackendChoice
 from .gates import GateNeurons
-from .init import init_shared_bias_cell
-from .inputs import HALF_DTYPES, check_input, check_lengths
+from .init import init_shared_bias_cell, register_lstm_weights
+from .inputs import check_input, check_lengths, check_precision
 from .outputs import LSTMOutput, LSTMState  # noqa: F401  (documented here)
 from .options import (  # noqa: F401  (re-exported: the documented names of this module)
-    CELL_ACTIVATIONS,
-    CELLS,
-    COMPILE_MODES,
-    DEFAULT_SPIKING_GATES,
-    MODES,
-    REQUIRED_SPIKING_GATES,
-    SCHEDULES,
-    SPIKING_GATES,
-    Cell,
-    Mode,
-    Schedule,
-    check_cell_options,
-    check_choice,
-    check_sizes,
-    check_spiking_gates,
+    CELL_ACTIVATIONS, CELLS, COMPILE_MODES, DEFAULT_SPIKING_GATES, MODES, REQUIRED_SPIKING_GATES, SCHEDULES,
+    SPIKING_GATES, Cell, Mode, Schedule, check_cell_options, check_choice, check_sizes, check_spiking_gates,
     check_timesteps,
 )
 
-log = logging.getLogger(__name__)
 
-
-class SpikingLSTM(StatsSource):
+class SpikingLSTM(BackendChoice, StatsSource):
     """Stack of LSTM layers that runs non-spiking (``mode="ann"``) or spiking (``mode="snn"``).
 
     Args:
@@ -118,6 +103,8 @@ class SpikingLSTM(StatsSource):
     refuses SNN/hybrid mode (spike decisions in half precision flip).
     """
 
+    _backend_log = logging.getLogger(__name__)
+
     def __init__(
         self,
         input_size: int,
@@ -168,14 +155,7 @@ class SpikingLSTM(StatsSource):
         self.spiking_gates = check_spiking_gates(spiking_gates)
         self.timesteps = timesteps
         self.backend = backend
-        bound = 1.0 / math.sqrt(hidden_size)
-        for k in range(num_layers):
-            fan_in = input_size if k == 0 else hidden_size
-            shapes = {f"weight_ih_l{k}": (4 * hidden_size, fan_in), f"weight_hh_l{k}": (4 * hidden_size, hidden_size)}
-            if bias:
-                shapes.update({f"bias_ih_l{k}": (4 * hidden_size,), f"bias_hh_l{k}": (4 * hidden_size,)})
-            for name, shape in shapes.items():
-                self.register_parameter(name, nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
+        register_lstm_weights(self, input_size, hidden_size, num_layers, bias)
         if cell != "lstm":
             init_shared_bias_cell(self, float(forget_bias), float(input_bias))
         self.neurons = nn.ModuleList(
@@ -215,56 +195,30 @@ class SpikingLSTM(StatsSource):
         check_timesteps(timesteps)
         self._timesteps = timesteps
 
-    @property
-    def backend(self) -> str:
-        """The backend that runs the current mode on the layer's device and dtype (``"cpp"`` or
-        ``"torch"``); assign ``"auto"``, ``"cpp"`` or ``"torch"`` to request one."""
-        return self.resolve_backend().backend
+    def _backend_weight(self) -> Tensor:
+        return self.weight_hh_l0
 
-    @backend.setter
-    def backend(self, name: str) -> None:
-        check_backend(name)
-        self.backend_request = name
-        self._resolved: dict[tuple[Any, ...], Resolved] = {}
-
-    @property
-    def kernel(self) -> str:
-        """The implementation the resolved backend runs (:data:`snnlstm.backends.selection.KERNELS`)."""
-        return self.resolve_backend().kernel
-
-    def resolve_backend(self) -> Resolved:
-        """Resolve :attr:`backend_request` for the current mode, device, dtype and settings (cached;
-        the first resolution of each combination is logged).
-
-        Raises:
-            snnlstm.backends.selection.BackendError: an explicit backend that cannot run.
-        """
-        weight = self.weight_hh_l0
+    def _backend_settings(self) -> tuple[str, LayerSettings]:
         settings = LayerSettings(
             self.activation, self.schedule, self.compile_mode, self.clamp_c,
             self.neurons[0].f.surrogate_name, self.calibration_observer is not None,
         )
-        key = (self.backend_request, self.mode, weight.device, weight.dtype, settings)
-        if key not in self._resolved:
-            resolved = resolve(self.backend_request, self.mode, weight.device, weight.dtype, settings)
-            self._resolved[key] = resolved
-            why = f" ({resolved.reason})" if resolved.reason else ""
-            log.info("SpikingLSTM: %s mode on %s/%s runs backend %r, %s%s", self.mode, weight.device,
-                     str(weight.dtype).removeprefix("torch."), resolved.backend, resolved.kernel, why)
-        return self._resolved[key]
+        return self.mode, settings
+
+    def _resolve(self, device: torch.device, dtype: torch.dtype) -> Resolved:
+        mode, settings = self._backend_settings()
+        return resolve(self.backend_request, mode, device, dtype, settings)
+
+    def _backend_label(self) -> str:
+        return f"SpikingLSTM: {self.mode} mode"
 
     def get_extra_state(self) -> dict[str, Any]:
         """Saved with the weights: the conversion settings (mode, T, spiking gates, encoding, shift).
 
         A checkpoint written after an ANN-to-SNN conversion therefore loads as a spiking model.
         """
-        return {
-            "mode": self.mode,
-            "timesteps": self.timesteps,
-            "spiking_gates": sorted(self.spiking_gates),
-            "encoding": self.encoding,
-            "bias_shift": self.bias_shift,
-        }
+        return {"mode": self.mode, "timesteps": self.timesteps, "spiking_gates": sorted(self.spiking_gates),
+                "encoding": self.encoding, "bias_shift": self.bias_shift}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         """Restore the settings saved by :meth:`get_extra_state`."""
@@ -333,19 +287,8 @@ class SpikingLSTM(StatsSource):
         check_input(x, state, self.input_size, self.hidden_size, self.num_layers, self.timesteps, self.batch_first, self.mode)
         if lengths is not None:
             lengths = check_lengths(x, lengths, self.batch_first)
-        if self.mode != "ann" and self.weight_hh_l0.dtype in HALF_DTYPES:
-            raise TypeError(
-                f"SpikingLSTM in {self.mode.upper()} mode needs float32/float64 weights, got "
-                f"{self.weight_hh_l0.dtype}: spike decisions in half precision flip. Keep the module in "
-                "float32 and train with autocast (Trainer(precision='bf16-mixed') or torch.autocast)"
-            )
-        resolved = self.resolve_backend()
-        if torch.is_autocast_enabled(x.device.type):
-            with torch.autocast(x.device.type, enabled=False):
-                full = None if state is None else (state[0].float(), state[1].float())
-                result = run_stack(self, x.float() if x.dtype in HALF_DTYPES else x, full, lengths, resolved.kernel)
-        else:
-            result = run_stack(self, x, state, lengths, resolved.kernel)
+        check_precision(self.mode, self.weight_hh_l0.dtype)
+        result = run_stack(self, x, state, lengths, self.resolve_backend().kernel)
         self._report_stats(result.stats)
         return result
 

@@ -8,13 +8,14 @@ import pytest
 
 from benchmarks.datta_ablation import PAPER, ROW_NAMES, ROWS, load_row, main, parse_args
 from benchmarks.results import read_results
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.models import SequenceClassifier
 from tests.conftest import TinySequences, make_trainer
 
 
 @pytest.fixture
 def ann_ckpt(tmp_path: Path) -> str:
-    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, hidden_size=8, mode="ann", lr=0.02)
+    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, lr=0.02, layer=LSTMSettings(hidden_size=8, mode="ann"))
     trainer = make_trainer(tmp_path, max_epochs=2)
     trainer.fit(model, TinySequences())
     path = str(tmp_path / "ann.ckpt")

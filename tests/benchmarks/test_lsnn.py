@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks.lsnn import main
 from benchmarks.results import read_results
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.datamodules import SequentialMNIST
 from snnlstm.models import LSNNClassifier, SequenceClassifier
 from tests.conftest import make_trainer
@@ -45,7 +46,7 @@ def test_report_records_accuracy_rates_and_energy(tmp_path: Path, capsys: pytest
 def test_rejects_a_checkpoint_that_is_not_an_lsnn(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "data")
     _write_mnist(Path(data_dir))
-    model = SequenceClassifier(input_size=28, hidden_size=4)
+    model = SequenceClassifier(input_size=28, layer=LSTMSettings(hidden_size=4))
     trainer = make_trainer(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=0)
     trainer.fit(model, SequentialMNIST(data_dir=data_dir, batch_size=8, val_size=10))
     path = str(tmp_path / "lstm.ckpt")

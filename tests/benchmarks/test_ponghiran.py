@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks.ponghiran import main
 from benchmarks.results import read_results
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.datamodules import SequentialMNIST
 from snnlstm.models import SequenceClassifier
 from tests.conftest import make_trainer
@@ -17,7 +18,7 @@ from tests.datamodules.test_mnist import N_TEST, _write_mnist
 
 def _checkpoint(tmp_path: Path, data_dir: str, cell: str, variant: str = "row") -> str:
     size = 28 if variant == "row" else 1
-    model = SequenceClassifier(input_size=size, num_classes=10, seq_len=784 // size, hidden_size=8, lr=0.01, cell=cell, clamp_c=True)
+    model = SequenceClassifier(input_size=size, num_classes=10, seq_len=784 // size, lr=0.01, layer=LSTMSettings(hidden_size=8, cell=cell, clamp_c=True))
     trainer = make_trainer(tmp_path / cell, max_epochs=1, limit_train_batches=2, limit_val_batches=0)
     trainer.fit(model, SequentialMNIST(data_dir=data_dir, variant=variant, batch_size=8, val_size=10))
     path = str(tmp_path / f"{cell}-{variant}.ckpt")

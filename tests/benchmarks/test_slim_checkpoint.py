@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from benchmarks.slim_checkpoint import main, slim_checkpoint
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.models import SequenceClassifier
 from tests.conftest import TinySequences, make_trainer
 
@@ -15,8 +16,7 @@ from tests.conftest import TinySequences, make_trainer
 @pytest.mark.parametrize("mode", ["ann", "snn"])
 def test_slim_checkpoint_loads_and_tests(tmp_path: Path, mode: str) -> None:
     data = TinySequences()
-    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, hidden_size=8, mode=mode, timesteps=3,
-                               encoding="direct", lr=0.02)
+    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, lr=0.02, layer=LSTMSettings(hidden_size=8, mode=mode, timesteps=3, encoding="direct"))
     trainer = make_trainer(tmp_path, max_epochs=1)
     trainer.fit(model, data)
     full = tmp_path / "full.ckpt"
@@ -34,8 +34,7 @@ def test_slim_checkpoint_loads_and_tests(tmp_path: Path, mode: str) -> None:
     with torch.no_grad():
         assert torch.equal(model(x), loaded(x))
         # the "P" protocol starts new runs from it
-        started = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, hidden_size=8, mode=mode, timesteps=3,
-                                     init_from=str(slim)).eval()
+        started = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, init_from=str(slim), layer=LSTMSettings(hidden_size=8, mode=mode, timesteps=3)).eval()
         assert torch.equal(model(x), started(x))
     result = make_trainer(tmp_path).test(loaded, data, ckpt_path=str(slim), verbose=False)[0]
     assert 0.0 <= result["test/acc"] <= 1.0

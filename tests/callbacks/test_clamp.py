@@ -6,6 +6,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.callbacks import ANNToSNNConversion, ParameterClamp
 from snnlstm.models import SequenceClassifier
 from tests.conftest import make_trainer
@@ -25,7 +26,7 @@ class AfterStep(Callback):
 
 def _model() -> SequenceClassifier:
     torch.manual_seed(0)
-    return SequenceClassifier(input_size=4, num_classes=2, hidden_size=8, cell="modified", lr=0.5)  # huge steps
+    return SequenceClassifier(input_size=4, num_classes=2, lr=0.5, layer=LSTMSettings(hidden_size=8, cell="modified"))  # huge steps
 
 
 @pytest.mark.parametrize(
@@ -42,7 +43,7 @@ def test_parameters_stay_in_range_after_every_step(tmp_path, tiny_data, include,
 
 
 def test_thresholds_are_never_clamped(tmp_path, tiny_data) -> None:
-    model = SequenceClassifier(input_size=4, num_classes=2, hidden_size=8)  # thresholds V_sig = 4
+    model = SequenceClassifier(input_size=4, num_classes=2, layer=LSTMSettings(hidden_size=8))  # thresholds V_sig = 4
     callbacks = [ANNToSNNConversion(epoch=0), ParameterClamp()]
     make_trainer(tmp_path, max_epochs=1, callbacks=callbacks).fit(model, tiny_data)
     assert model.lstm.mode == "snn"

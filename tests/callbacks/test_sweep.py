@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.callbacks import SpikeRaster, TimestepSweep
 from snnlstm.cli import cli_main
 from snnlstm.models import SequenceClassifier
@@ -18,7 +19,7 @@ from tests.wandb_utils import read_wandb_offline
 
 def _trained(tmp_path: Path, data: TinySequences, mode: str = "ann", cell: str = "lstm") -> SequenceClassifier:
     torch.manual_seed(0)
-    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, hidden_size=8, mode=mode, lr=0.02, cell=cell)
+    model = SequenceClassifier(input_size=4, num_classes=2, seq_len=6, lr=0.02, layer=LSTMSettings(hidden_size=8, mode=mode, cell=cell))
     make_trainer(tmp_path, max_epochs=3).fit(model, data)
     return model
 

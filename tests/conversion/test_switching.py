@@ -8,6 +8,7 @@ import lightning as L
 import pytest
 import torch
 
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.callbacks import TimestepSweep
 from snnlstm.conversion import CalibrationError
 from snnlstm.models import SequenceClassifier, Translator
@@ -47,7 +48,7 @@ def test_eval_mode_snn_without_training_data_is_an_error(tmp_path, tiny_data) ->
 
 
 def test_a_hard_classifier_needs_no_calibration(tmp_path, tiny_data) -> None:
-    model = SequenceClassifier(input_size=4, num_classes=2, hidden_size=8, eval_mode="snn")
+    model = SequenceClassifier(input_size=4, num_classes=2, eval_mode="snn", layer=LSTMSettings(hidden_size=8))
     make_trainer(tmp_path).test(model, dataloaders=tiny_data.test_dataloader(), verbose=False)
     assert model.lstm.mode == "ann"
 

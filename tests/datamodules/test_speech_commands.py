@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.datamodules import SpeechCommands
 from snnlstm.datamodules.audio import LogMel, fit_length, read_wav
 from snnlstm.datamodules import speech_commands
@@ -539,7 +540,7 @@ def test_short_fit_learns_above_chance(release: Path, tmp_path: Path) -> None:
     from tests.conftest import make_trainer
 
     dm = _dm(release, batch_size=16)
-    model = SequenceClassifier(input_size=20, num_classes=11, hidden_size=32, head_sizes=[32], lr=0.01)
+    model = SequenceClassifier(input_size=20, num_classes=11, head_sizes=[32], lr=0.01, layer=LSTMSettings(hidden_size=32))
     trainer = make_trainer(tmp_path, max_epochs=25)
     trainer.fit(model, datamodule=dm)
     acc = trainer.validate(model, datamodule=dm, verbose=False)[0]["val/acc"]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.datamodules import UCIHAR
 from snnlstm.datamodules.uci_har import CHANNELS, CLASS_NAMES
 
@@ -507,9 +508,7 @@ def test_classifier_learns_miniature_har(tmp_path: Path) -> None:
     write_har(tmp_path, per_class=4)
     L.seed_everything(0, verbose=False)
     dm = UCIHAR(data_dir=str(tmp_path), val_subjects=2, batch_size=16)
-    model = SequenceClassifier(
-        input_size=dm.input_size, num_classes=dm.num_classes, seq_len=dm.seq_len, hidden_size=16, mode="ann", lr=1e-2
-    )
+    model = SequenceClassifier(input_size=dm.input_size, num_classes=dm.num_classes, seq_len=dm.seq_len, lr=1e-2, layer=LSTMSettings(hidden_size=16, mode="ann"))
     trainer = make_trainer(tmp_path, max_epochs=12)
     trainer.fit(model, dm)
     val_acc = float(trainer.callback_metrics["val/acc"])

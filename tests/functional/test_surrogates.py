@@ -2,7 +2,14 @@ import pytest
 import snntorch
 import torch
 
-from snnlstm.functional.surrogates import SURROGATES, build_surrogate, triangular
+from snnlstm.functional.surrogates import (
+    REGISTRY,
+    SURROGATES,
+    build_surrogate,
+    get_surrogate,
+    surrogate_derivative,
+    triangular,
+)
 
 
 @pytest.mark.parametrize("gamma", [0.3, 1.0], ids=["gamma0.3", "gamma1"])
@@ -49,3 +56,47 @@ def test_build_surrogate_names(name: str) -> None:
 def test_build_surrogate_rejects_bad_values(name: str, gamma: float, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         build_surrogate(name, gamma)
+
+
+def _grid(dtype: torch.dtype) -> torch.Tensor:
+    """x on a coarse grid plus points at and next to 0 and the triangle's window edges +-1."""
+    eps = torch.finfo(dtype).eps * 4
+    edges = [c + d for c in (-1.0, 0.0, 1.0) for d in (-eps, 0.0, eps)]
+    return torch.cat([torch.linspace(-2.5, 2.5, 101, dtype=dtype), torch.tensor(edges, dtype=dtype)])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("gamma", [0.3, 1.0], ids=["gamma0.3", "gamma1"])
+@pytest.mark.parametrize("name", SURROGATES, ids=list(SURROGATES))
+def test_registry_derivative_is_snntorch_autograd(name: str, gamma: float, dtype: torch.dtype) -> None:
+    """The closed form the fused backward uses is exactly the gradient of the snnTorch spike function."""
+    x = _grid(dtype).requires_grad_(True)
+    build_surrogate(name, gamma)(x).sum().backward()
+    derivative = get_surrogate(name).derivative(x.detach(), gamma)
+    assert derivative.dtype == dtype and derivative.shape == x.shape
+    torch.testing.assert_close(derivative, x.grad, rtol=0, atol=0)
+    torch.testing.assert_close(surrogate_derivative(x.detach(), name, gamma), x.grad, rtol=0, atol=0)
+
+
+def test_registry_derivatives_by_hand() -> None:
+    """Values at x = 0, 0.5, -1 and 2: the registry's formulas, not merely self-consistent ones."""
+    x = torch.tensor([0.0, 0.5, -1.0, 2.0], dtype=torch.float64)
+    expected = {
+        "triangular": [0.3, 0.15, 0.0, 0.0],
+        "fast_sigmoid": [1.0, 1 / 13.5**2, 1 / 26.0**2, 1 / 51.0**2],
+        "atan": [1.0, 1 / (1 + (torch.pi / 2) ** 2), 1 / (1 + torch.pi**2), 1 / (1 + (2 * torch.pi) ** 2)],
+        "straight_through": [1.0, 1.0, 1.0, 1.0],
+    }
+    assert expected.keys() == set(SURROGATES)
+    for name, values in expected.items():
+        torch.testing.assert_close(surrogate_derivative(x, name, 0.3), torch.tensor(values, dtype=torch.float64), msg=name)
+
+
+def test_registry_entries_are_consistent() -> None:
+    """One entry per name, keyed by its name; kernel ids unique and 0..n-1 (the C++ dispatch's range)."""
+    assert SURROGATES == tuple(REGISTRY)
+    assert all(REGISTRY[name].name == name for name in SURROGATES)
+    ids = [REGISTRY[name].kernel_id for name in SURROGATES]
+    assert sorted(ids) == list(range(len(SURROGATES)))
+    with pytest.raises(ValueError, match="unknown surrogate 'boxcar'; allowed: triangular"):
+        get_surrogate("boxcar")

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.models import SequenceClassifier
 from tests.conftest import TinySequences, make_trainer
 
@@ -110,27 +111,27 @@ def test_cosine_schedule_anneals(tmp_path, tiny_data) -> None:
 
 def test_checkpoints_with_a_boolean_compile_flag_still_load(tmp_path) -> None:
     """Checkpoints written before the compile modes stored ``compile: true``."""
-    model = SequenceClassifier(input_size=4, num_classes=2, hidden_size=8, compile=True)
+    model = SequenceClassifier(input_size=4, num_classes=2, layer=LSTMSettings(hidden_size=8, compile=True))
     assert model.lstm.compile_mode == "step"
     trainer = make_trainer(tmp_path, max_epochs=1)
     trainer.fit(model, TinySequences())
     path = tmp_path / "old.ckpt"
     trainer.save_checkpoint(path)
     loaded = SequenceClassifier.load_from_checkpoint(path, map_location="cpu")
-    assert loaded.lstm.compile_mode == "step" and loaded.hparams.compile is True
+    assert loaded.lstm.compile_mode == "step" and loaded.hparams.layer["compile"] is True
 
 
 def test_init_from_an_ann_keeps_this_models_snn_settings(tmp_path) -> None:
-    source = SequenceClassifier(input_size=4, num_classes=2, hidden_size=8, timesteps=2)
+    source = SequenceClassifier(input_size=4, num_classes=2, layer=LSTMSettings(hidden_size=8, timesteps=2))
     trainer = make_trainer(tmp_path, max_epochs=1)
     trainer.fit(source, TinySequences())
     path = tmp_path / "ann.ckpt"
     trainer.save_checkpoint(path)
-    model = SequenceClassifier(input_size=4, num_classes=2, hidden_size=8, timesteps=8, encoding="poisson", init_from=str(path))
+    model = SequenceClassifier(input_size=4, num_classes=2, init_from=str(path), layer=LSTMSettings(hidden_size=8, timesteps=8, encoding="poisson"))
     assert (model.lstm.timesteps, model.lstm.encoding, model.lstm.mode) == (8, "poisson", "ann")
     torch.testing.assert_close(model.lstm.weight_hh_l0, source.lstm.weight_hh_l0)
     # a converted source keeps its conversion
     source.lstm.configure(mode="snn", timesteps=3)
     trainer.save_checkpoint(path)
-    model = SequenceClassifier(input_size=4, num_classes=2, hidden_size=8, timesteps=8, init_from=str(path))
+    model = SequenceClassifier(input_size=4, num_classes=2, init_from=str(path), layer=LSTMSettings(hidden_size=8, timesteps=8))
     assert (model.lstm.timesteps, model.lstm.mode) == (3, "snn")

@@ -73,6 +73,29 @@ def test_no_ahp_switch_makes_every_neuron_plain_lif() -> None:
     assert float(model.lsnn.ahp.ahp_strength) == 0.0 and not model.lsnn.ahp.ahp_strength.requires_grad
 
 
+def test_backend_is_passed_to_the_lsnn_and_saved() -> None:
+    model = _model(backend="torch")
+    assert model.lsnn.backend_request == "torch" and model.lsnn.kernel == "torch-eager"
+    assert model.hparams.backend == "torch"
+    assert _model().lsnn.backend_request == "auto"
+
+
+def test_checkpoint_saved_without_backend_loads_with_auto(tmp_path) -> None:
+    import lightning
+
+    model = _model()
+    hparams = dict(model.hparams)
+    del hparams["backend"]  # a checkpoint from before the argument existed
+    assert LSNNClassifier(**hparams).lsnn.backend_request == "auto"
+    path = tmp_path / "old.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": hparams, "pytorch-lightning_version": lightning.__version__}, path)
+    loaded = LSNNClassifier.load_from_checkpoint(path)
+    assert loaded.lsnn.backend_request == "auto"
+    x = torch.rand(2, 6, 4)
+    model.eval(), loaded.eval()
+    torch.testing.assert_close(loaded(x), model(x))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -81,8 +104,9 @@ def test_no_ahp_switch_makes_every_neuron_plain_lif() -> None:
         ({"rate_target": 2.0}, "rate_target"),
         ({"optimizer": "lbfgs"}, "allowed: adam"),
         ({"num_classes": 1}, "num_classes"),
+        ({"backend": "gpu"}, "unknown backend 'gpu'; allowed: auto, cpp, torch"),
     ],
-    ids=["encoder", "cue_without_encoder", "rate_target", "optimizer", "classes"],
+    ids=["encoder", "cue_without_encoder", "rate_target", "optimizer", "classes", "backend"],
 )
 def test_bad_arguments_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from snnlstm.nn.settings import LSTMSettings
 from snnlstm.callbacks import ANNToSNNConversion
 from snnlstm.models import SequenceClassifier
 from tests.conftest import TinySequences, make_trainer
@@ -16,7 +17,7 @@ from tests.conftest import TinySequences, make_trainer
 def test_mixed_precision_fit_converts_and_tests(tmp_path, activation: str) -> None:
     """bf16-mixed used to crash in ANN mode ("z, w_hh_t, h0 and c0 must share one dtype")."""
     torch.manual_seed(0)
-    model = SequenceClassifier(input_size=4, num_classes=2, hidden_size=8, activation=activation)
+    model = SequenceClassifier(input_size=4, num_classes=2, layer=LSTMSettings(hidden_size=8, activation=activation))
     conversion = ANNToSNNConversion(epoch=1, timesteps=2, calibration_batches=2)
     trainer = make_trainer(tmp_path, max_epochs=2, precision="bf16-mixed", callbacks=[conversion])
     trainer.fit(model, TinySequences())

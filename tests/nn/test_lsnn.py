@@ -7,15 +7,23 @@ import copy
 import pytest
 import torch
 
+from snnlstm.kernels import build
 from snnlstm.nn.lsnn import LSNN, LeakyReadout
 from snnlstm.measure.metrics import spike_stats
 
 
+@pytest.fixture
+def cpp() -> None:
+    if build.fused_cell_kernels() is None:
+        pytest.skip("no C++ compiler: the fused C++ kernels could not be built")
+
+
 def _pair(**kwargs):
+    """The same double-precision layer on the C++ backend and on the torch (eager loop) backend."""
     torch.manual_seed(0)
-    fused = LSNN(5, n_lif=7, n_ahp=6, beta=60.0, recurrent_gain=2.0, input_gain=3.0, **kwargs).double()
+    fused = LSNN(5, n_lif=7, n_ahp=6, beta=60.0, recurrent_gain=2.0, input_gain=3.0, backend="cpp", **kwargs).double()
     eager = copy.deepcopy(fused)
-    eager.schedule = "eager"
+    eager.backend = "torch"
     return fused, eager
 
 
@@ -24,14 +32,14 @@ def _pair(**kwargs):
     [{}, {"refractory": 0}, {"refractory": 3, "learn_threshold": True, "bias": True}, {"n_inhibitory": 3, "sign_constraints": True}],
     ids=["default", "no_refractory", "refractory3_threshold_bias", "dale"],
 )
-def test_fused_loop_matches_the_eager_loop(kwargs: dict) -> None:
+def test_fused_loop_matches_the_eager_loop(cpp: None, kwargs: dict) -> None:
     fused, eager = _pair(**kwargs)
     x = torch.rand(3, 50, 5, dtype=torch.float64)
     with torch.no_grad():  # start from a state with spikes, membranes and AHP currents
         start = eager(torch.rand(3, 20, 5, dtype=torch.float64)).state
     assert start.spikes.sum() > 0
     out_f, out_e = fused(x, start), eager(x, start)
-    assert fused.uses_fused(x) and not eager.uses_fused(x)
+    assert (fused.kernel, eager.kernel) == ("cpp-fused", "torch-eager")
     assert torch.equal(out_f.output, out_e.output) and 0.02 < out_f.output.mean() < 0.5
     for a, b in zip(out_f.state.neurons, out_e.state.neurons):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
@@ -90,6 +98,16 @@ def test_stats_count_spikes_per_population_and_synops(readout: int) -> None:
     keys = spike_stats(out.stats)
     assert keys["l0.ahp/rate"].item() == pytest.approx(out.output[..., 4:].mean().item())
     assert keys["rate"].item() == pytest.approx(out.output.mean().item())
+
+
+def test_stats_count_analog_inputs_as_multiply_accumulates() -> None:
+    layer = LSNN(3, n_lif=4, n_ahp=2, input_gain=4.0, beta=10.0, readout_size=5)
+    x = torch.rand(2, 30, 3) + 0.01  # analog: every input drives every neuron with a MAC per step
+    out = layer(x)
+    (stats,) = out.stats
+    assert float(stats.ac) == out.output.sum().item() * (5 + 5)
+    assert float(stats.mac) == 2 * 30 * (3 * 6 + 6 + 2 + 5)
+    assert stats.ac.dtype == stats.mac.dtype == out.output.dtype
 
 
 def test_hooks_receive_the_stats_of_every_forward() -> None:

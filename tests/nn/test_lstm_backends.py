@@ -68,3 +68,17 @@ def test_snn_kernels_agree(with_lengths: bool) -> None:
     reference = runs.pop("torch-sequential")
     for kernel, other in runs.items():
         _assert_same(reference, other, 1e-7)
+
+
+@pytest.mark.slow
+def test_compiled_step_functions_agree_with_eager() -> None:
+    """compile='step' runs the torch-fused wavefront through torch.compile (dynamic shapes: a second
+    sequence length reuses the graph). It used to fail in Inductor on a graph break in the spike function."""
+    torch.manual_seed(0)
+    eager = SpikingLSTM(3, 4, mode="snn", timesteps=2, backend="torch")
+    compiled = SpikingLSTM(3, 4, mode="snn", timesteps=2, compile="step")
+    compiled.load_state_dict(eager.state_dict())
+    assert compiled.kernel == "torch-fused"
+    for n in (5, 8):
+        x = torch.randn(2, n, 3) * 2
+        _assert_same(_run(compiled, x), _run(eager, x), 1e-5)

@@ -1,10 +1,10 @@
 // Fused CPU kernels of the non-spiking LSTM layer (snnlstm/functional/cells.py, lstm_cell_step) over
-// a whole sequence, forward and backward; used by snnlstm/fused_ann.py, which computes the input
+// a whole sequence, forward and backward; used by snnlstm/backends/fused_ann.py, which computes the input
 // projections before and the weight gradients after these loops as large matrix products. Per element
 // one recurrent matrix product (addmm, BLAS) and one pass over memory for all the gate activations and
 // the cell update, and in the backward pass their derivatives. The [N, B, 4H] pre-activation buffer is
 // updated in place (projections -> pre-activations -> gradients) so that a long sequence allocates
-// it once. Built with fused_cell.cpp into one extension (snnlstm/_cpp.py).
+// it once. Built with fused_cell.cpp into one extension (snnlstm/kernels/build.py).
 //
 // Gate layout of z: i, f, o (3H) | g (H). Cell (with optional clamp of the carried c to [-1, 1]):
 //   i, f, o = sig(z);  g = tanh_act(z_g);  c' = f c_prev + i g;  h = o tanh_act(c');  c = clamp(c')

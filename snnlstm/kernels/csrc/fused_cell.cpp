@@ -1,7 +1,11 @@
 // Fused CPU kernels of one wavefront of the spiking LSTM cell (Datta et al. 2022), forward and
-// backward. The maths is exactly snnlstm/fused.py's forward_step/backward_step (see its module
-// docstring for the chain rule); this file only fuses every gate of a unit into one pass over
-// memory. Built on first use by torch.utils.cpp_extension (see snnlstm/_cpp.py).
+// backward. The maths is exactly snnlstm/backends/fused_snn.py's forward_step/backward_step (see its
+// module docstring for the chain rule); this file only fuses every gate of a unit into one pass over
+// memory. Built on first use by torch.utils.cpp_extension (see snnlstm/kernels/build.py).
+//
+// Surrogate gradients are selected by an integer id, the `kernel_id` of their entry in the registry
+// snnlstm.functional.surrogates.REGISTRY (snnlstm/functional/surrogates.py), which also holds the
+// same derivative in torch; surr<T, ID> below must implement exactly that entry's formula.
 //
 // Tensors are [A, B, K] with rows of K contiguous values and an arbitrary stride between the A
 // elements in flight (the "diagonal" views of the Python orchestrator). Gate layout of z and of
@@ -56,7 +60,7 @@ struct FlushDenormals {
 struct Scalars {
   double vgp, vgn, leak_g, vcp, vcn, leak_c, shift, gamma;
   bool spike_i, spike_g, standard;
-  int64_t surrogate;  // 0 triangular, 1 fast_sigmoid, 2 atan, 3 straight_through
+  int64_t surrogate;  // kernel_id of snnlstm.functional.surrogates.REGISTRY (see surr below)
 };
 
 Scalars unpack(const std::vector<double>& s, bool spike_i, bool spike_g, bool standard, int64_t surrogate) {
@@ -78,6 +82,10 @@ inline T analog_tanh(T z, T vp, T vn, bool standard) {
 // compiler vectorises them (`omp simd`). SURR and SPIKE_G are template parameters; the other
 // flags are loop-invariant and unswitched by the compiler.
 
+// dS/dx of the surrogate with kernel_id SURR at x = U / V - 1; the ids and formulas are those of
+// snnlstm.functional.surrogates.REGISTRY (tests compare this kernel's gradients with the torch ones
+// for every registered surrogate): 0 triangular gamma max(0, 1 - |x|), 1 fast_sigmoid
+// 1 / (25 |x| + 1)^2, 2 atan (alpha 2) 1 / (1 + (pi x)^2), 3 straight_through 1.
 template <typename T, int SURR>
 inline T surr(T x, T gamma) {
   if constexpr (SURR == 0) {
@@ -452,7 +460,8 @@ void cell_backward(torch::Tensor gh, torch::Tensor gc, torch::Tensor gm, torch::
                    torch::Tensor grads) {
   check_common(c_in, v_sig);
   const Scalars s = unpack(scalars, spike_i, spike_g, standard, surrogate_kind);
-  TORCH_CHECK(surrogate_kind >= 0 && surrogate_kind <= 3, "unknown surrogate id ", surrogate_kind);
+  TORCH_CHECK(surrogate_kind >= 0 && surrogate_kind <= 3, "unknown surrogate id ", surrogate_kind,
+              " (the ids are the kernel_id of snnlstm.functional.surrogates.REGISTRY)");
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "snnlstm_cell_backward", [&] {
     backward_dispatch<scalar_t>(surrogate_kind, spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s,
                                 gz_out, gc_in_acc, grads);

@@ -1,10 +1,10 @@
-// Fused CPU kernels of the LSNN layer (snnlstm/lsnn.py; neuron step snnlstm/functional/ahp.py,
+// Fused CPU kernels of the LSNN layer (snnlstm/nn/lsnn.py; neuron step snnlstm/functional/ahp.py,
 // ahp_step) over a whole sequence, forward and backward with the triangular surrogate gradient; used by
-// snnlstm/fused_lsnn.py, which computes the input currents before these loops as one matrix product.
+// snnlstm/backends/fused_lsnn.py, which computes the input currents before these loops as one matrix product.
 // The recurrent input sums only the weight rows of the neurons that spiked at the previous step (event
 // driven: firing rates are a few percent), and so does the recurrent weight gradient; the backward pass
 // keeps one dense product per step for dL/dz (the gradient is dense). One pass over memory per step for
-// the K neurons. Built with fused_cell.cpp into one extension (snnlstm/_cpp.py).
+// the K neurons. Built with fused_cell.cpp into one extension (snnlstm/kernels/build.py).
 //
 // Neuron k at step t (per-neuron theta, alpha = 1 - 1/tau_v, rho = 1 - 1/tau_a, w; LIF: w = 0):
 //   nonref = (r == 0)
