@@ -243,16 +243,17 @@ def _error_leaves(message: str) -> tuple[list[tuple[tuple[tuple[str, str], ...],
 
 
 def _moved_hint(class_path: str, name: str) -> str:
-    """``"; it is a layer setting: ...layer.NAME"`` when ``class_path`` takes its LSTM settings as a
-    ``layer`` block (:class:`snnlstm.nn.settings.LSTMSettings`) and ``name`` is one of them."""
-    from .nn.settings import LSTMSettings
+    """``"; it is a layer setting: ...layer.NAME"`` when ``class_path`` takes its layer's settings as a
+    ``layer`` block (:mod:`snnlstm.nn.settings`) and ``name`` is one of them."""
+    import inspect
 
     module_name, _, cls_name = class_path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError, ValueError):
+        block = inspect.signature(cls).parameters["layer"].default
+    except (ImportError, AttributeError, ValueError, TypeError, KeyError):
         return ""
-    if name in LSTMSettings.field_names() and callable(getattr(cls, "migrate_hparams", None)):
+    if name in getattr(block, "field_names", tuple)():
         return f"; it is a layer setting: --model.init_args.layer.{name}"
     return ""
 

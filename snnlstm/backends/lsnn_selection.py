@@ -29,10 +29,10 @@ LSNN_KERNELS: tuple[str, ...] = ("cpp-fused", "torch-eager")
 #: the one surrogate the C++ LSNN kernels differentiate
 LSNN_CPP_SURROGATES: tuple[str, ...] = ("triangular",)
 
-__all__ = ["LSNN_CPP_SURROGATES", "LSNN_KERNELS", "BackendError", "LSNNSettings", "Resolved", "lsnn_cpp_obstacle", "resolve_lsnn"]
+__all__ = ["LSNN_CPP_SURROGATES", "LSNN_KERNELS", "BackendError", "LSNNOptions", "Resolved", "lsnn_cpp_obstacle", "resolve_lsnn"]
 
 
-class LSNNSettings(NamedTuple):
+class LSNNOptions(NamedTuple):
     """What the LSNN's choice depends on besides the device and dtype (read off the layer).
 
     Attributes:
@@ -46,7 +46,7 @@ class LSNNSettings(NamedTuple):
     schedule: str
 
 
-def lsnn_cpp_obstacle(device: torch.device, dtype: torch.dtype, s: LSNNSettings) -> str | None:
+def lsnn_cpp_obstacle(device: torch.device, dtype: torch.dtype, s: LSNNOptions) -> str | None:
     """Why the C++ LSNN kernels cannot run the layer, or None when they can.
 
     Builds the kernels on first call (cached by torch; about a minute) only when nothing else rules
@@ -75,7 +75,7 @@ def lsnn_cpp_obstacle(device: torch.device, dtype: torch.dtype, s: LSNNSettings)
     return None
 
 
-def resolve_lsnn(request: str, device: torch.device, dtype: torch.dtype, settings: LSNNSettings) -> Resolved:
+def resolve_lsnn(request: str, device: torch.device, dtype: torch.dtype, settings: LSNNOptions) -> Resolved:
     """Choose the implementation that runs an LSNN layer.
 
     Args:

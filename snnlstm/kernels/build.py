@@ -1,13 +1,13 @@
-"""Build and load the fused C++ kernels (``snnlstm/csrc/*.cpp``): the spiking LSTM cell's wavefront
-forward/backward and the hybrid cell's spike generator and gate counter (``fused_cell.cpp``), the
+"""Build and load the fused C++ kernels (``snnlstm/kernels/csrc/*.cpp``): the spiking LSTM cell's
+wavefront forward/backward and the hybrid cell's event-driven element pass (``fused_cell.cpp``), the
 non-spiking LSTM layer's sequence forward/backward (``ann_layer.cpp``) and the LSNN layer's
 (``lsnn_layer.cpp``).
 
 The kernels are compiled with ``torch.utils.cpp_extension.load`` on first use (about a minute)
 and cached by torch under ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``); the
-module name carries a hash of the source, so an edited kernel is rebuilt. Without a working C++
-compiler the layer falls back to the Python implementation of the same wavefront functions (with
-a warning), so nothing but speed depends on the build.
+module name carries a hash of the source, so an edited kernel is rebuilt. A failed build is warned
+about once; the layers' backend resolution (:mod:`snnlstm.backends.selection`) then chooses the
+torch backend under ``backend="auto"`` and says why, and refuses ``backend="cpp"`` by name.
 
 Set ``SNNLSTM_NO_CPP=1`` to skip the kernels entirely.
 """

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from ..nn.settings import LSTMSettings
+from ..nn.settings import SettingsBlock
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
@@ -33,7 +33,7 @@ def check_training_args(num_classes: int, optimizer: str, lr_schedule: str, lr: 
         raise ValueError(f"lr must be > 0, got {lr}")
 
 
-def store_layer_hparams(module: LightningModule, settings: LSTMSettings) -> None:
+def store_layer_hparams(module: LightningModule, settings: SettingsBlock) -> None:
     """Store ``settings`` as the ``layer`` hyper-parameter of ``module`` (after ``save_hyperparameters``).
 
     The saved form is a plain dict, whatever was passed (settings object, YAML block, top-level keys of an
@@ -43,7 +43,7 @@ def store_layer_hparams(module: LightningModule, settings: LSTMSettings) -> None
     for hparams in (module._hparams, getattr(module, "_hparams_initial", None)):
         if hparams is None:
             continue
-        for name in LSTMSettings.field_names():
+        for name in type(settings).field_names():
             hparams.pop(name, None)
         hparams["layer"] = settings.as_dict()
 

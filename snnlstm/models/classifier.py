@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from ..checkpoint import load_checkpoint
 from ..conversion.data import eval_mode_switch
 from ..nn.lstm import MODES, spiking_layers
-from ..nn.settings import LSTMSettings, merge_flat_settings, split_flat_settings
+from ..nn.settings import LSTMSettings
 from .base import LR_SCHEDULES, OPTIMIZERS, ClassifierBase, check_training_args, store_layer_hparams
 
 EVAL_MODES: tuple[str, ...] = ("auto", "ann", "snn", "hybrid")
@@ -84,7 +84,7 @@ class SequenceClassifier(ClassifierBase):
             raise ValueError(f"head_dropout must be None or in [0, 1), got {head_dropout}")
         if any(int(w) < 1 for w in head_sizes):
             raise ValueError(f"head_sizes must be positive integers, got {list(head_sizes)}")
-        settings = merge_flat_settings(layer, flat_layer_settings, type(self).__name__)
+        settings = LSTMSettings.merge(layer, flat_layer_settings, type(self).__name__)
         self.save_hyperparameters()
         store_layer_hparams(self, settings)
         self.lstm = settings.build(input_size)
@@ -107,7 +107,7 @@ class SequenceClassifier(ClassifierBase):
     def migrate_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint's hyper-parameters in this version's form (top-level layer settings of older
         checkpoints moved into ``layer``); the CLI applies it to ``--ckpt_path``'s hyper-parameters."""
-        return split_flat_settings(hparams)
+        return LSTMSettings.migrate(hparams)
 
     def load_weights(self, path: str) -> None:
         """Load the ``state_dict`` of a Lightning checkpoint of this model (strict).

@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from ..backends.selection import check_backend
 from ..nn.crossing import ThresholdCrossingEncoder
-from ..nn.lsnn import LSNN, LeakyReadout
-from .base import ClassifierBase, check_training_args
+from ..nn.lsnn import LeakyReadout
+from ..nn.settings import LSNNSettings
+from .base import ClassifierBase, check_training_args, store_layer_hparams
 
 ENCODERS: tuple[str, ...] = ("none", "threshold_crossing")
 
@@ -33,20 +33,19 @@ class LSNNClassifier(ClassifierBase):
             reference's input neurons for pixel-wise MNIST).
         levels, encoder_low, encoder_high, cue_steps, cue_neurons: the encoder's settings (the
             reference: 40 levels for pixels in [0, 1], 56 cue steps).
-        n_lif, n_ahp, n_inhibitory, sign_constraints, threshold, tau_v, tau_a, beta, refractory,
-            neuron_form, learn_tau, learn_ahp, learn_threshold, surrogate, gamma, input_gain,
-            recurrent_gain: see :class:`snnlstm.nn.lsnn.LSNN` (``beta: 0`` switches the AHP off: a plain
-            LIF population of the same size).
-        backend: ``"auto"`` (default), ``"cpp"`` or ``"torch"``: which implementation runs the LSNN's time
-            loop (:mod:`snnlstm.backends.lsnn_selection`; the choice is ``model.lsnn.backend`` /
-            ``model.lsnn.kernel`` and is logged once). Checkpoints saved before this argument load with
-            the default.
+        layer: the LSNN's settings (:class:`snnlstm.nn.settings.LSNNSettings`: ``n_lif``, ``n_ahp``,
+            ``tau_v``, ``tau_a``, ``beta``, ``backend``, ...; see :class:`snnlstm.nn.lsnn.LSNN`), in YAML
+            the block ``layer:``. ``beta: 0`` switches the AHP off (a plain LIF population of the same
+            size, AHP strength frozen). The resolved backend is ``model.lsnn.backend`` /
+            ``model.lsnn.kernel``.
         tau_out: readout time constant in steps.
         rate_target: target firing rate per step of the firing-rate regulariser (Bellec et al.: 10 Hz
             at 1 ms steps, 0.01).
         rate_reg: weight of ``sum_k (mean rate_k - rate_target)^2`` added to the training loss (0: off).
         optimizer, lr, spiking_lr, weight_decay, lr_schedule: as :class:`SequenceClassifier`
             (``spiking_lr`` is the rate of the time constants, AHP strengths and thresholds).
+        **flat_layer_settings: layer settings given at the top level, the form of checkpoints written
+            before the ``layer`` block (they load unchanged); merged into ``layer``, and stored in it.
     """
 
     def __init__(
@@ -60,24 +59,7 @@ class LSNNClassifier(ClassifierBase):
         encoder_high: float = 1.0,
         cue_steps: int = 0,
         cue_neurons: int = 0,
-        n_lif: int = 140,
-        n_ahp: int = 100,
-        n_inhibitory: int = 0,
-        sign_constraints: bool = False,
-        threshold: float = 1.0,
-        tau_v: float = 20.0,
-        tau_a: float = 700.0,
-        beta: float = 1.8,
-        refractory: int = 1,
-        neuron_form: Literal["ahp", "alif"] = "ahp",
-        learn_tau: bool = True,
-        learn_ahp: bool = True,
-        learn_threshold: bool = False,
-        surrogate: str = "triangular",
-        gamma: float = 0.3,
-        input_gain: float = 1.0,
-        recurrent_gain: float = 1.0,
-        backend: Literal["auto", "cpp", "torch"] = "auto",
+        layer: LSNNSettings = LSNNSettings(),
         tau_out: float = 20.0,
         rate_target: float = 0.01,
         rate_reg: float = 0.0,
@@ -86,10 +68,11 @@ class LSNNClassifier(ClassifierBase):
         spiking_lr: float | None = None,
         weight_decay: float = 0.0,
         lr_schedule: Literal["constant", "cosine"] = "constant",
+        **flat_layer_settings: Any,
     ) -> None:
         super().__init__()
         check_training_args(num_classes, optimizer, lr_schedule, lr)
-        check_backend(backend)
+        settings = LSNNSettings.merge(layer, flat_layer_settings, type(self).__name__)
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}; allowed: {', '.join(ENCODERS)}")
         if not 0.0 <= rate_target <= 1.0:
@@ -97,6 +80,7 @@ class LSNNClassifier(ClassifierBase):
         if not rate_reg >= 0:
             raise ValueError(f"rate_reg must be >= 0, got {rate_reg!r}")
         self.save_hyperparameters()
+        store_layer_hparams(self, settings)
         self.encoder: ThresholdCrossingEncoder | None = None
         features = input_size
         if encoder == "threshold_crossing":
@@ -104,31 +88,16 @@ class LSNNClassifier(ClassifierBase):
             features = self.encoder.output_size(input_size)
         elif cue_steps or cue_neurons:
             raise ValueError("cue_steps / cue_neurons need encoder='threshold_crossing'")
-        self.lsnn = LSNN(
-            features,
-            n_lif=n_lif,
-            n_ahp=n_ahp,
-            n_inhibitory=n_inhibitory,
-            sign_constraints=sign_constraints,
-            threshold=threshold,
-            tau_v=tau_v,
-            tau_a=tau_a,
-            beta=beta,
-            refractory=refractory,
-            neuron_form=neuron_form,
-            learn_tau=learn_tau,
-            learn_ahp=learn_ahp and beta > 0,
-            learn_threshold=learn_threshold,
-            surrogate=surrogate,
-            gamma=gamma,
-            input_gain=input_gain,
-            recurrent_gain=recurrent_gain,
-            readout_size=num_classes,  # the readout's synaptic operations count in the SynOps
-            backend=backend,
-        )
+        self.lsnn = settings.build(features, readout_size=num_classes)  # the readout's operations count in the SynOps
         self.readout = LeakyReadout(self.lsnn.hidden_size, num_classes, tau_out)
         self._init_metrics(num_classes)
         self._rates: Tensor | None = None
+
+    @staticmethod
+    def migrate_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint's hyper-parameters in this version's form (top-level LSNN settings of older
+        checkpoints moved into ``layer``); the CLI applies it to ``--ckpt_path``'s hyper-parameters."""
+        return LSNNSettings.migrate(hparams)
 
     def neuron_parameters(self) -> list[nn.Parameter]:
         """Trainable time constants, AHP strength and thresholds of the LSNN."""

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from .adaptive import AHPNeuron, ALIFNeuron
 from ..backends.fused_lsnn import fused_lsnn_layer
-from ..backends.lsnn_selection import LSNNSettings, Resolved, resolve_lsnn
+from ..backends.lsnn_selection import LSNNOptions, Resolved, resolve_lsnn
 from ..backends.selection import check_backend
 from .backend_choice import BackendChoice
 from ..functional.ahp import AHPState, ALIFState, ahp_step, ahp_strength_from_adaptation, alif_step, check_tau, decay_from_tau
@@ -239,8 +239,8 @@ class LSNN(BackendChoice, StatsSource):
     def _backend_weight(self) -> Tensor:
         return self.weight_hh
 
-    def _backend_settings(self) -> LSNNSettings:
-        return LSNNSettings(self.neuron_form, self.ahp.surrogate_name, self.schedule)
+    def _backend_settings(self) -> LSNNOptions:
+        return LSNNOptions(self.neuron_form, self.ahp.surrogate_name, self.schedule)
 
     def _resolve(self, device: torch.device, dtype: torch.dtype) -> Resolved:
         return resolve_lsnn(self.backend_request, device, dtype, self._backend_settings())

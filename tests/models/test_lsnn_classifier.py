@@ -76,7 +76,7 @@ def test_no_ahp_switch_makes_every_neuron_plain_lif() -> None:
 def test_backend_is_passed_to_the_lsnn_and_saved() -> None:
     model = _model(backend="torch")
     assert model.lsnn.backend_request == "torch" and model.lsnn.kernel == "torch-eager"
-    assert model.hparams.backend == "torch"
+    assert model.hparams.layer["backend"] == "torch"
     assert _model().lsnn.backend_request == "auto"
 
 
@@ -85,6 +85,7 @@ def test_checkpoint_saved_without_backend_loads_with_auto(tmp_path) -> None:
 
     model = _model()
     hparams = dict(model.hparams)
+    hparams.update(hparams.pop("layer"))  # the top-level form of checkpoints before the layer block
     del hparams["backend"]  # a checkpoint from before the argument existed
     assert LSNNClassifier(**hparams).lsnn.backend_request == "auto"
     path = tmp_path / "old.ckpt"

@@ -13,12 +13,12 @@ import torch
 
 import snnlstm.backends.fused_lsnn as fused_lsnn
 import snnlstm.nn.lsnn as lsnn_module
-from snnlstm.backends.lsnn_selection import LSNNSettings, resolve_lsnn
+from snnlstm.backends.lsnn_selection import LSNNOptions, resolve_lsnn
 from snnlstm.backends.selection import BackendError
 from snnlstm.kernels import build
 from snnlstm.nn.lsnn import LSNN
 
-AHP = LSNNSettings("ahp", "triangular", "fused")
+AHP = LSNNOptions("ahp", "triangular", "fused")
 CPU = torch.device("cpu")
 
 
