@@ -25,7 +25,7 @@ def test_quickstart_runs_and_reports(tmp_path, monkeypatch) -> None:
     assert report["ann_test_acc"] > 30  # learned something in 2 ANN epochs (chance is 10%)
     assert 0 < report["snn_sparsity"] < 1 and report["snn_energy_ratio"] > 1
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
-    keys = set(read_wandb_offline(run_dir))
+    keys = set(read_wandb_offline(run_dir, expect=("val/acc", "val/energy_ratio", "val/sparsity", "test/acc")))
     assert {"val/acc", "val/energy_ratio", "val/sparsity", "test/acc"} <= keys, sorted(keys)
     assert any(k.startswith("val/spikes/lstm/l0.f/rate") for k in keys)
 

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
 
-def read_wandb_offline(run_dir: Path) -> dict[str, Any]:
+def read_wandb_offline(run_dir: Path, expect: tuple[str, ...] = (), timeout: float = 20.0) -> dict[str, Any]:
     """Last logged value of every history key of an offline wandb run.
+
+    ``expect``: keys to wait for (up to ``timeout`` seconds): wandb's service process writes the
+    transaction log asynchronously, and on a loaded machine the last records can land after
+    ``finish()`` returns.
 
     wandb 0.31 writes no ``files/wandb-summary.json`` offline (only at sync), so the records are read
     from the run's transaction log ``run-*.wandb``: a 7-byte file header, then 32 KiB blocks of
     LevelDB-log chunks (``<crc:u32, length:u16, type:u8>`` + payload; type 1 = full, 2/3/4 =
     first/middle/last fragment) holding serialized ``wandb_internal_pb2.Record`` messages.
     """
+    deadline = time.monotonic() + timeout
+    while True:
+        values = _read_once(run_dir)
+        if all(key in values for key in expect) or time.monotonic() > deadline:
+            return values
+        time.sleep(0.2)
+
+
+def _read_once(run_dir: Path) -> dict[str, Any]:
     summary_json = run_dir / "files" / "wandb-summary.json"
     if summary_json.exists():
         return json.loads(summary_json.read_text())

@@ -127,7 +127,7 @@ def test_sweep_from_the_cli_logs_to_wandb(tmp_path: Path, monkeypatch: pytest.Mo
     assert [r.timesteps for r in sweep.rows] == [1, 2] and (tmp_path / "sweep" / "timestep_sweep.png").exists()
     cli.trainer.logger.experiment.finish()
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
-    logged = read_wandb_offline(run_dir)
+    logged = read_wandb_offline(run_dir, expect=("sweep/acc/direct/shift/T2",))
     assert logged["sweep/acc/direct/shift/T2"] == pytest.approx(sweep.rows[1].accuracy, rel=1e-6)
     assert logged["sweep/accuracy_vs_T/_type"] == "images/separated" and logged["sweep/accuracy_vs_T/count"] == 1
     assert logged["sweep/table/_type"] == "table-file" and logged["sweep/table/nrows"] == 2
