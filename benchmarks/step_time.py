@@ -1,4 +1,5 @@
-"""Training-step time on the CPU: our spiking LSTM against ``torch.nn.LSTM`` and snnTorch's ``SLSTM``.
+"""Training-step (and inference) time on the CPU: our spiking LSTM against ``torch.nn.LSTM``,
+snnTorch's ``SLSTM`` and SpikingJelly's ``SpikingLSTM``.
 
 The required setting (all defaults): batch 128, sequences of 28 steps x 28 inputs (row-wise MNIST),
 H=128. One training step = forward over the whole sequence, cross-entropy on the last output
@@ -17,18 +18,27 @@ through a ``Linear(H, 10)`` head, backward, Adam step; identical for every model
   recurrent LIF layer ``RLeaky`` of the same size;
 * ``snnlstm-T{T}-{variant}``: our layer in SNN mode with ``timesteps=T``; variants (see
   :data:`VARIANT_SETTINGS`): ``fused`` (the default layer: C++ wavefront kernels and hand-written
-  backward), ``fused-compiled``, and the autograd pipelined schedule ``eager``, ``compiled``, ``full``.
+  backward), ``fused-compiled``, and the autograd pipelined schedule ``eager``, ``compiled``, ``full``;
+* the other frameworks' spiking LSTMs at the same T (``--peers``, default both): ``snntorch-slstm{H}-T{T}``
+  (the projection and ``SLSTM`` over the T*N sequence of every element repeated T times) and
+  ``spikingjelly-lstm{H}-T{T}`` (SpikingJelly 2.0's ``activation_based.rnn.SpikingLSTM`` over the same
+  T*N sequence; the ``bench`` extra installs it).
+
+With ``--inference`` every model is also timed without gradients (``eval()``, ``torch.no_grad()``,
+forward only), with ratios to nn.LSTM's forward.
 
 After warm-up steps (where ``torch.compile`` compiles and the C++ kernels build; reported
 separately) the models are timed
 round-robin, one step each per round with a rotating start, so background load hits all of them
 alike; the median over ``--repeats`` rounds is reported with ratios to nn.LSTM and to SLSTM.
-Floor: our T=2 step at most 4x nn.LSTM's.
+The floors of issue 20 are checked and printed (:data:`TRAIN_FLOORS`, :data:`INFER_FLOORS`,
+:data:`PEER_FLOORS`).
 
 Run from the repository root::
 
     python benchmarks/step_time.py                      # fused and eager, T = 1 2 4 8
     python benchmarks/step_time.py --variants fused --timesteps 2 --repeats 10
+    python benchmarks/step_time.py --variants fused --timesteps 1 2 4 --inference --threads 2
     python benchmarks/step_time.py --seq 784 --input 1 --cell modified --clamp-c --timesteps --task mnist-pixel
     python benchmarks/step_time.py --seq 840 --input 84 --hidden 240 --timesteps --lsnn --task smnist-lsnn
     python -m benchmarks.step_time --no-compile
@@ -67,7 +77,14 @@ VARIANT_SETTINGS: dict[str, tuple[str, str]] = {
 }
 VARIANTS: tuple[str, ...] = tuple(VARIANT_SETTINGS)
 DEFAULT_VARIANTS: tuple[str, ...] = ("fused", "eager")
-FLOOR_T, FLOOR_RATIO = 2, 4.0
+#: other frameworks' spiking LSTMs timed at each T (``--peers``)
+PEERS: tuple[str, ...] = ("snntorch", "spikingjelly")
+#: T -> our training step at most this many times nn.LSTM's (issue 20)
+TRAIN_FLOORS: dict[int, float] = {1: 1.4, 2: 2.2, 4: 4.0}
+#: T -> our no-grad forward at most this many times nn.LSTM's forward
+INFER_FLOORS: dict[int, float] = {2: 2.0}
+#: (peer, T) -> our training step at least this many times faster than the peer's
+PEER_FLOORS: dict[tuple[str, int], float] = {("spikingjelly", 2): 1.8, ("snntorch", 2): 2.5}
 
 
 class TorchLSTM(nn.Module):
@@ -88,20 +105,42 @@ class SnnTorchSLSTM(nn.Module):
     Returns the last element's output spikes ``[B, H]``.
     """
 
-    def __init__(self, input_size: int, hidden_size: int) -> None:
+    def __init__(self, input_size: int, hidden_size: int, timesteps: int = 1) -> None:
         super().__init__()
         import snntorch
 
         self.proj = nn.Linear(input_size, hidden_size)
         self.slstm = snntorch.SLSTM(hidden_size, hidden_size)
+        self.timesteps = timesteps
 
     def forward(self, x: Tensor) -> Tensor:
         syn, mem = self.slstm.reset_mem()
         spk = None
-        for x_t in self.proj(x).unbind(1):
+        for x_t in self.proj(x).repeat_interleave(self.timesteps, dim=1).unbind(1):  # every element T times
             spk, syn, mem = self.slstm(x_t, syn, mem)
         assert spk is not None
         return spk
+
+
+class SpikingJellyLSTM(nn.Module):
+    """SpikingJelly 2.0's ``SpikingLSTM`` (spiking gates, erf surrogate) over the sequence of every element
+    repeated ``timesteps`` times. Returns the last step's output spikes ``[B, H]``."""
+
+    def __init__(self, input_size: int, hidden_size: int, timesteps: int = 1) -> None:
+        super().__init__()
+        try:
+            from spikingjelly.activation_based import rnn
+        except ImportError as err:
+            raise SystemExit(
+                "SpikingJelly is not installed: `pip install -e .[bench]` (or spikingjelly), or leave it out "
+                "with --peers snntorch"
+            ) from err
+        self.lstm = rnn.SpikingLSTM(input_size, hidden_size, 1)
+        self.timesteps = timesteps
+
+    def forward(self, x: Tensor) -> Tensor:
+        out, _ = self.lstm(x.transpose(0, 1).repeat_interleave(self.timesteps, dim=0))  # [T*N, B, F], time-major
+        return out[-1]
 
 
 class SnnTorchRLeaky(nn.Module):
@@ -161,6 +200,8 @@ class Bench:
     step: Callable[[], float] = field(repr=False)
     warmup_s: list[float] = field(default_factory=list)
     times_s: list[float] = field(default_factory=list)
+    infer: Callable[[], float] | None = field(default=None, repr=False)
+    infer_times_s: list[float] = field(default_factory=list)
 
     @property
     def median_ms(self) -> float:
@@ -191,6 +232,22 @@ def make_step(model: nn.Module, head: nn.Module, x: Tensor, y: Tensor, lr: float
         return time.perf_counter() - start
 
     return step
+
+
+def make_infer(model: nn.Module, head: nn.Module, x: Tensor) -> Callable[[], float]:
+    """A closure that runs one no-grad forward (model in eval mode) and returns its wall time in seconds."""
+
+    def infer() -> float:
+        was_training = model.training
+        model.eval()
+        start = time.perf_counter()
+        with torch.no_grad():
+            head(model(x))
+        elapsed = time.perf_counter() - start
+        model.train(was_training)
+        return elapsed
+
+    return infer
 
 
 def build(args: argparse.Namespace) -> list[Bench]:
@@ -232,12 +289,19 @@ def build(args: argparse.Namespace) -> list[Bench]:
                     ),
                 )
             )
+    for peer in args.peers:
+        for t in args.timesteps:
+            if peer == "snntorch":
+                specs.append((f"snntorch-slstm{h}-T{t}", "peer-snntorch", t, "eager", lambda t=t: SnnTorchSLSTM(args.input, h, t)))
+            else:
+                specs.append((f"spikingjelly-lstm{h}-T{t}", "peer-spikingjelly", t, "eager", lambda t=t: SpikingJellyLSTM(args.input, h, t)))
     benches = []
     for name, kind, t, variant, factory in specs:
         torch.manual_seed(args.seed)
         model = factory()
         head = nn.Linear(h, args.classes)
-        benches.append(Bench(name, kind, t, variant, make_step(model, head, x, y)))
+        infer = make_infer(model, head, x) if args.inference else None
+        benches.append(Bench(name, kind, t, variant, make_step(model, head, x, y), infer=infer))
     return benches
 
 
@@ -251,50 +315,80 @@ def run(benches: list[Bench], warmup: int, repeats: int, log: Callable[[str], No
         shift = r % len(benches)
         for bench in benches[shift:] + benches[:shift]:
             bench.times_s.append(bench.step())
+    inferring = [b for b in benches if b.infer is not None]
+    for bench in inferring:
+        bench.infer()  # type: ignore[misc]  # warm-up
+    for r in range(repeats):
+        shift = r % max(1, len(inferring))
+        for bench in inferring[shift:] + inferring[:shift]:
+            bench.infer_times_s.append(bench.infer())  # type: ignore[misc]
 
 
 def summarize(benches: list[Bench]) -> list[dict[str, Any]]:
     """Per model: median ms, ratios to nn.LSTM and to snnTorch SLSTM, compile estimate."""
     ref = {b.kind: b.median_ms for b in benches if b.kind in ("nn-lstm", "snntorch-slstm")}
+    infer_ref = next((b for b in benches if b.kind == "nn-lstm" and b.infer_times_s), None)
     out = []
     for b in benches:
-        out.append(
-            {
-                "model": b.name,
-                "timesteps": b.timesteps,
-                "variant": b.variant,
-                "median_ms": b.median_ms,
-                "ratio_nn_lstm": b.median_ms / ref["nn-lstm"],
-                "ratio_snntorch_slstm": b.median_ms / ref["snntorch-slstm"],
-                "compile_s": b.compile_s,
-                "warmup_s": b.warmup_s,
-                "times_ms": [1000.0 * s for s in b.times_s],
-            }
-        )
+        row: dict[str, Any] = {
+            "model": b.name,
+            "kind": b.kind,
+            "timesteps": b.timesteps,
+            "variant": b.variant,
+            "median_ms": b.median_ms,
+            "ratio_nn_lstm": b.median_ms / ref["nn-lstm"],
+            "ratio_snntorch_slstm": b.median_ms / ref["snntorch-slstm"],
+            "compile_s": b.compile_s,
+            "warmup_s": b.warmup_s,
+            "times_ms": [1000.0 * s for s in b.times_s],
+        }
+        if b.infer_times_s and infer_ref is not None:
+            row["infer_ms"] = 1000.0 * statistics.median(b.infer_times_s)
+            row["infer_ratio_nn_lstm"] = row["infer_ms"] / (1000.0 * statistics.median(infer_ref.infer_times_s))
+        out.append(row)
     return out
 
 
 def format_table(summary: list[dict[str, Any]]) -> str:
     """Plain-text table of :func:`summarize`'s rows."""
-    header = f"{'model':<24} {'T':>3} {'median ms':>10} {'x nn.LSTM':>10} {'x SLSTM':>9} {'compile s':>10}"
+    infer = any("infer_ms" in s for s in summary)
+    header = f"{'model':<26} {'T':>3} {'median ms':>10} {'x nn.LSTM':>10} {'x SLSTM':>9} {'compile s':>10}"
+    header += f" {'infer ms':>9} {'x fwd':>6}" if infer else ""
     lines = [header, "-" * len(header)]
     for s in summary:
         t = "-" if s["timesteps"] is None else str(s["timesteps"])
         comp = "-" if s["compile_s"] is None else f"{s['compile_s']:.1f}"
-        lines.append(
-            f"{s['model']:<24} {t:>3} {s['median_ms']:>10.1f} {s['ratio_nn_lstm']:>10.2f} "
+        line = (
+            f"{s['model']:<26} {t:>3} {s['median_ms']:>10.1f} {s['ratio_nn_lstm']:>10.2f} "
             f"{s['ratio_snntorch_slstm']:>9.2f} {comp:>10}"
         )
+        if "infer_ms" in s:
+            line += f" {s['infer_ms']:>9.2f} {s['infer_ratio_nn_lstm']:>6.2f}"
+        lines.append(line)
     return "\n".join(lines)
 
 
 def floor_checks(summary: list[dict[str, Any]]) -> dict[str, bool]:
-    """Variant -> whether our T=2 step is at most 4x nn.LSTM's (only variants that ran T=2)."""
-    return {
-        s["variant"]: s["ratio_nn_lstm"] <= FLOOR_RATIO
-        for s in summary
-        if s["model"].startswith("snnlstm-") and s["timesteps"] == FLOOR_T
-    }
+    """The issue's floors that this run measured, each named, -> whether it holds.
+
+    Training step of each variant at each T of :data:`TRAIN_FLOORS` against nn.LSTM; no-grad forward
+    (``--inference``) at each T of :data:`INFER_FLOORS`; how many times faster than each peer
+    (:data:`PEER_FLOORS`) our variant's training step is.
+    """
+    ours = [s for s in summary if s["kind"] == "ours-snn"]
+    peers = {(s["kind"].removeprefix("peer-"), s["timesteps"]): s for s in summary if s["kind"].startswith("peer-")}
+    checks: dict[str, bool] = {}
+    for s in ours:
+        t, v = s["timesteps"], s["variant"]
+        if t in TRAIN_FLOORS:
+            checks[f"{v}: training step T={t} <= {TRAIN_FLOORS[t]:g}x nn.LSTM"] = s["ratio_nn_lstm"] <= TRAIN_FLOORS[t]
+        if t in INFER_FLOORS and "infer_ratio_nn_lstm" in s:
+            checks[f"{v}: no-grad forward T={t} <= {INFER_FLOORS[t]:g}x nn.LSTM's"] = s["infer_ratio_nn_lstm"] <= INFER_FLOORS[t]
+        for (peer, peer_t), factor in PEER_FLOORS.items():
+            if peer_t == t and (peer, t) in peers:
+                speedup = peers[(peer, t)]["median_ms"] / s["median_ms"]
+                checks[f"{v}: training step T={t} >= {factor:g}x faster than {peer} ({speedup:.2f}x)"] = speedup >= factor
+    return checks
 
 
 def result_rows(summary: list[dict[str, Any]], task: str, command: str) -> list[dict[str, Any]]:
@@ -306,6 +400,8 @@ def result_rows(summary: list[dict[str, Any]], task: str, command: str) -> list[
             ("step_time_ratio", s["ratio_nn_lstm"]),
             ("step_time_ratio_snntorch", s["ratio_snntorch_slstm"]),
             ("compile_s", s["compile_s"]),
+            ("infer_time_ms", s.get("infer_ms")),
+            ("infer_time_ratio", s.get("infer_ratio_nn_lstm")),
         ]
         for metric, value in metrics:
             if value is None:
@@ -323,6 +419,14 @@ def result_rows(summary: list[dict[str, Any]], task: str, command: str) -> list[
                 }
             )
     return rows
+
+
+def _peers(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip() and v.strip() != "none"]
+    bad = [v for v in names if v not in PEERS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"peers must be a comma list of {', '.join(PEERS)} or 'none'; got {text!r}")
+    return list(dict.fromkeys(names))
 
 
 def _variants(text: str) -> list[str]:
@@ -345,6 +449,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cell", choices=("lstm", "modified", "baseline"), default="lstm", help="cell of our non-spiking rows")
     p.add_argument("--clamp-c", action="store_true", help="clamp c to [-1, 1] in our non-spiking rows (Ponghiran & Roy's seq-MNIST setting)")
     p.add_argument("--lsnn", action="store_true", help="also time our LSNN layer (fused and eager) and snnTorch's RLeaky, H neurons")
+    p.add_argument("--peers", type=_peers, default=list(PEERS), help=f"comma list of {','.join(PEERS)} timed at each T, or 'none'")
+    p.add_argument("--inference", action="store_true", help="also time a no-grad forward of every model (ratios to nn.LSTM's forward)")
     p.add_argument("--variants", type=_variants, default=None, help=f"comma list of {','.join(VARIANTS)} (default {','.join(DEFAULT_VARIANTS)})")
     p.add_argument(
         "--compile",
@@ -388,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     Returns:
         Everything measured: ``config``, ``machine``, ``command``, ``models`` (see :func:`summarize`),
-        ``floor`` (variant -> T=2 within 4x nn.LSTM) and the recorded ``rows``.
+        ``floor`` (each measured floor of the issue, named -> whether it holds) and the recorded ``rows``.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -404,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"# {command}\n# {machine}")
     print(
         f"# batch {args.batch}, {args.seq} steps x {args.input} inputs, H={args.hidden}, "
-        f"T={args.timesteps}, variants={args.variants}, warm-up {args.warmup}, repeats {args.repeats}",
+        f"T={args.timesteps}, variants={args.variants}, peers={args.peers}, warm-up {args.warmup}, repeats {args.repeats}",
         flush=True,
     )
     benches = build(args)
@@ -412,8 +518,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     summary = summarize(benches)
     print(format_table(summary))
     floor = floor_checks(summary)
-    for variant, ok in floor.items():
-        print(f"floor (T={FLOOR_T} step <= {FLOOR_RATIO:g}x nn.LSTM), {variant}: {'PASS' if ok else 'FAIL'}")
+    for name, ok in floor.items():
+        print(f"floor {name}: {'PASS' if ok else 'FAIL'}")
     rows = result_rows(summary, args.task, command)
     if args.out_csv:
         path = record(rows, args.out_csv)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks.results import RESULT_COLUMNS, command_line, format_value, machine_description, read_results, record
 
@@ -87,6 +88,7 @@ def test_step_time_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out_csv, out_json = tmp_path / "results.csv", tmp_path / "out.json"
     argv = ["--batch", "4", "--hidden", "8", "--seq", "5", "--input", "3", "--timesteps", "1", "2"]
     argv += ["--repeats", "2", "--warmup", "1", "--variants", "fused,eager", "--out-csv", str(out_csv), "--out-json", str(out_json)]
+    argv += ["--peers", "snntorch", "--inference"]
     result = main(argv)
     rows = read_results(out_csv)
     got = {(r["model"], r["timesteps"], r["metric"]) for r in rows}
@@ -98,8 +100,15 @@ def test_step_time_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ratio = {r["model"]: float(r["value"]) for r in rows if r["metric"] == "step_time_ratio"}
     assert ratio["nn-lstm8"] == 1.0 and all(v > 0 for v in ratio.values())
     assert json.loads(out_json.read_text())["models"][0]["model"] == "nn-lstm8"
-    assert set(result["floor"]) == {"fused", "eager"}
-    assert "snnlstm-T2-eager" in capsys.readouterr().out
+    floors = set(result["floor"])
+    assert {"fused: training step T=1 <= 1.4x nn.LSTM", "eager: training step T=2 <= 2.2x nn.LSTM"} <= floors
+    assert "fused: no-grad forward T=2 <= 2x nn.LSTM's" in floors
+    assert any(name.startswith("fused: training step T=2 >= 2.5x faster than snntorch") for name in floors)
+    # the peers at each T, and the no-grad forward of every model
+    assert {("snntorch-slstm8-T1", "1", "step_time_ms"), ("snntorch-slstm8-T2", "2", "infer_time_ratio")} <= got
+    assert {("snnlstm-T2-fused", "2", "infer_time_ms"), ("nn-lstm8", "", "infer_time_ratio")} <= got
+    out = capsys.readouterr().out
+    assert "snnlstm-T2-eager" in out and "infer ms" in out
 
 
 def test_step_time_non_spiking_only_with_the_modified_cell(tmp_path: Path) -> None:
@@ -122,6 +131,21 @@ def test_step_time_lsnn_rows(tmp_path: Path) -> None:
     assert all(m["median_ms"] > 0 for m in result["models"])
 
 
+def test_step_time_spikingjelly_peer_repeats_every_element_t_times(tmp_path: Path) -> None:
+    pytest.importorskip("spikingjelly")
+    from benchmarks.step_time import SpikingJellyLSTM, main
+
+    torch.manual_seed(0)
+    model, x = SpikingJellyLSTM(3, 5, timesteps=2), torch.rand(2, 4, 3)
+    seq = x.transpose(0, 1).repeat_interleave(2, dim=0)
+    torch.testing.assert_close(model(x), model.lstm(seq)[0][-1])
+    assert torch.equal(seq[0], seq[1]) and torch.equal(seq[2], x[:, 1])
+    argv = ["--batch", "4", "--hidden", "8", "--seq", "5", "--input", "3", "--timesteps", "2", "--variants", "fused"]
+    result = main(argv + ["--peers", "spikingjelly", "--repeats", "1", "--warmup", "1", "--out-csv", str(tmp_path / "r.csv")])
+    assert "spikingjelly-lstm8-T2" in [m["model"] for m in result["models"]]
+    assert any("faster than spikingjelly" in name for name in result["floor"])
+
+
 def test_step_time_flags() -> None:
     from benchmarks.step_time import parse_args
 
@@ -135,3 +159,7 @@ def test_step_time_flags() -> None:
         parse_args(["--variants", "fast"])
     with pytest.raises(SystemExit):
         parse_args(["--compile", "--variants", "eager"])
+    assert defaults.peers == ["snntorch", "spikingjelly"] and not defaults.inference
+    assert parse_args(["--peers", "none"]).peers == []
+    with pytest.raises(SystemExit):
+        parse_args(["--peers", "norse"])
