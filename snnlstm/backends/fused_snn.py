@@ -8,7 +8,12 @@ autograd, updating membranes in place and writing every cell's results into prea
 ``d``); the backward pass walks the wavefronts in reverse with the chain rule written out below.
 This removes the per-operation autograd bookkeeping that dominates a CPU training step, and
 computes the recurrent weight gradient and the input-projection gradient as one large matrix
-product and one reduction after the loop instead of one per step.
+product and one reduction after the loop instead of one per step. With the C++ kernels
+(``cfg.use_cpp``) the whole wavefront loop of a layer, forward and backward, is one call each
+(``layer_forward`` / ``layer_backward`` of ``snnlstm/kernels/csrc/fused_cell.cpp``, through
+:class:`_CppLayer`): no Python per wavefront, membranes of the elements in flight in a ring buffer,
+and the backward pass recomputes each step's membranes after reset from the saved ones before reset
+instead of saving both.
 
 Backward of one cell (``x = U / V - 1`` the normalised membrane, ``S = H(x)``, ``sigma'`` the
 surrogate derivative (:func:`snnlstm.functional.surrogates.surrogate_derivative`; the C++ kernels
@@ -53,8 +58,8 @@ class FusedConfig(NamedTuple):
             :attr:`~snnlstm.functional.surrogates.Surrogate.kernel_id`.
         gamma: height of the triangular surrogate.
         compiled: run the Python per-wavefront functions through ``torch.compile``.
-        use_cpp: run every wavefront through the C++ kernels (CPU float32/float64 tensors; the caller,
-            :func:`snnlstm.backends.selection.resolve`, checked they can run), else through the
+        use_cpp: run the whole layer through the C++ layer kernels (CPU float32/float64 tensors; the
+            caller, :func:`snnlstm.backends.selection.resolve`, checked they can run), else through the
             Python per-wavefront functions :func:`forward_step` / :func:`backward_step` (any device).
     """
 
@@ -359,14 +364,6 @@ def _scalars(p: _Params, cfg: FusedConfig) -> list[float]:
     return [float(v) for v in values] + [float(cfg.shift), float(cfg.gamma)]
 
 
-def _project(x_proj: Tensor, h_in: Tensor, w_hh_t: Tensor) -> Tensor:
-    """``x_proj + h_in @ w_hh_t`` as one ``addmm`` when the operands are contiguous."""
-    if x_proj.is_contiguous() and h_in.is_contiguous():
-        shape = x_proj.shape
-        return torch.addmm(x_proj.view(-1, shape[-1]), h_in.view(-1, h_in.shape[-1]), w_hh_t).view(shape)
-    return torch.matmul(h_in, w_hh_t).add_(x_proj)
-
-
 def _forward(
     proj: Tensor, w_hh_t: Tensor, h0: Tensor, c0: Tensor, p: _Params, cfg: FusedConfig, save: bool
 ) -> tuple[FusedOutput, dict[str, Tensor]]:
@@ -403,11 +400,6 @@ def _forward(
         mem = proj.new_zeros(n_steps, batch, 5 * hid)  # membranes, one row per element
     counts = proj.new_zeros(5)
     stride = t_max - 1
-    ext = _cpp(proj, cfg)
-    if ext is not None:
-        scalars = _scalars(p, cfg)
-        flags = (cfg.spike_i, cfg.spike_g, cfg.activation == "standard", REGISTRY[cfg.surrogate].kernel_id)
-        v_sig, leak_sig = p.v_sig.contiguous(), p.leak_sig.contiguous()
     for d in range(n_steps + t_max - 1):
         n_lo, n_hi = max(0, d - t_max + 1), min(d, n_steps - 1)
         count = n_hi - n_lo + 1
@@ -428,10 +420,7 @@ def _forward(
             None if u_flat is None else _diag(u_flat, start, count, stride),
             None if aux_flat is None else _diag(aux_flat, start, count, stride),
         )
-        if ext is not None:
-            ext.cell_forward(_project(x_proj, h_in, w_hh_t), c_in, m_in, v_sig, leak_sig, scalars, *flags, *outputs, counts)
-        else:
-            counts += fwd(x_proj, h_in, c_in, m_in, w_hh_t, p, cfg, *outputs)
+        counts += fwd(x_proj, h_in, c_in, m_in, w_hh_t, p, cfg, *outputs)
     saved.update(h_ext=h_ext, c_ext=c_ext)
     return FusedOutput(h_ext[1:].clone(), c_ext[1:].clone(), counts), saved
 
@@ -467,13 +456,6 @@ def _backward(
     g_v_sig = u_all.new_zeros(3 * hid)
     g_leak_sig = u_all.new_zeros(3 * hid)
     g_scalars = u_all.new_zeros(6)  # vgp, vgn, leak_g, vcp, vcn, leak_c
-    ext = _cpp(u_all, cfg)
-    if ext is not None:
-        scalars = _scalars(p, cfg)
-        flags = (cfg.spike_i, cfg.spike_g, cfg.activation == "standard", REGISTRY[cfg.surrogate].kernel_id)
-        v_sig, leak_sig = p.v_sig.contiguous(), p.leak_sig.contiguous()
-        grads = u_all.new_zeros(6 * hid + 6)  # g_v_sig [3H], g_leak_sig [3H], g_scalars [6]
-        w_hh = w_hh_t.t()
     for d in reversed(range(n_steps + t_max - 1)):
         n_lo, n_hi = max(0, d - t_max + 1), min(d, n_steps - 1)
         count = n_hi - n_lo + 1
@@ -493,13 +475,6 @@ def _backward(
             _diag(c_flat, start + t_max, count, stride),  # c
             None if aux_flat is None else _diag(aux_flat, start, count, stride),
         )
-        if ext is not None:
-            ext.cell_backward(*cell, v_sig, leak_sig, scalars, *flags, gz, gc_in, grads)
-            if gh_in.is_contiguous() and gz.is_contiguous():
-                gh_in.view(-1, hid).addmm_(gz.view(-1, 4 * hid), w_hh)
-            else:
-                gh_in.add_(torch.matmul(gz, w_hh))
-            continue
         g_hin, g_cin, gv, gl, gs = bwd(*cell, w_hh_t, p, cfg, gz)
         gh_in.add_(g_hin)
         gc_in.add_(g_cin)
@@ -507,8 +482,6 @@ def _backward(
         g_leak_sig += gl
         g_scalars += gs
 
-    if ext is not None:
-        g_v_sig, g_leak_sig, g_scalars = grads.split([3 * hid, 3 * hid, 6])
     g_proj = g_w = g_h0 = g_c0 = None
     if needs[0]:
         g_proj = gz_all.sum(1) if cfg.direct else gz_all
@@ -548,16 +521,102 @@ class _FusedLayer(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: torch.autograd.function.FunctionCtx, grad_h: Tensor, grad_c: Tensor, _: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         tensors = ctx.saved_tensors  # type: ignore[attr-defined]
-        k = len(ctx.names)  # type: ignore[attr-defined]
-        saved = dict(zip(ctx.names, tensors[:k]))  # type: ignore[attr-defined]
-        w_hh_t, p = tensors[k], _Params(*tensors[k + 1 :])
-        needs = tuple(ctx.needs_input_grad[1:])  # type: ignore[attr-defined]
-        grads = list(_backward(grad_h, grad_c, saved, w_hh_t, p, ctx.cfg, needs))  # type: ignore[attr-defined]
-        for k, dim in ((2, ctx.state_dims[0]), (3, ctx.state_dims[1])):  # type: ignore[attr-defined]
-            if grads[k] is not None and dim == 2:  # one state [B, H] read at every step
-                grads[k] = grads[k].sum(0)
-        grads = [g if need else None for g, need in zip(grads, needs)]
-        return (None, *grads)
+        # the forward ran without autocast (snnlstm.backends.stack); the backward does too, whatever the
+        # caller's autocast state (the engine runs it on the caller's thread on the CPU)
+        with torch.autocast(tensors[0].device.type, enabled=False):
+            k = len(ctx.names)  # type: ignore[attr-defined]
+            saved = dict(zip(ctx.names, tensors[:k]))  # type: ignore[attr-defined]
+            w_hh_t, p = tensors[k], _Params(*tensors[k + 1 :])
+            needs = tuple(ctx.needs_input_grad[1:])  # type: ignore[attr-defined]
+            grads = list(_backward(grad_h, grad_c, saved, w_hh_t, p, ctx.cfg, needs))  # type: ignore[attr-defined]
+            for k, dim in ((2, ctx.state_dims[0]), (3, ctx.state_dims[1])):  # type: ignore[attr-defined]
+                if grads[k] is not None and dim == 2:  # one state [B, H] read at every step
+                    grads[k] = grads[k].sum(0)
+            grads = [g if need else None for g, need in zip(grads, needs)]
+            return (None, *grads)
+
+
+def _per_step(state: Tensor, t_max: int) -> Tensor:
+    """An initial state as the contiguous ``[T, B, H]`` the C++ layer reads (``[B, H]`` at every step)."""
+    return (state.unsqueeze(0).expand(t_max, *state.shape) if state.dim() == 2 else state).contiguous()
+
+
+class _CppLayer(torch.autograd.Function):
+    """The whole layer in two C++ calls (``layer_forward`` / ``layer_backward`` of ``fused_cell.cpp``:
+    every wavefront, its recurrent products and neuron updates, without returning to Python); the
+    weight gradients are then two large products and a reduction here."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx,
+        cfg: FusedConfig,
+        ext: Any,
+        proj: Tensor,
+        w_hh_t: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        *params: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        p = _Params(*params)
+        save = any(ctx.needs_input_grad)  # type: ignore[attr-defined]
+        t_max = cfg.timesteps
+        h0e, c0e = _per_step(h0, t_max), _per_step(c0, t_max)
+        scalars = _scalars(p, cfg)
+        flags = (cfg.spike_i, cfg.spike_g, cfg.activation == "standard")
+        v_sig, leak_sig = p.v_sig.contiguous(), p.leak_sig.contiguous()
+        h, c, counts, u_all, aux_all = ext.layer_forward(
+            proj.contiguous(), w_hh_t, h0e, c0e, v_sig, leak_sig, scalars, *flags, cfg.direct, save, _aux_width(cfg)
+        )
+        if save:
+            ctx.cfg, ctx.ext, ctx.scalars = cfg, ext, scalars  # type: ignore[attr-defined]
+            ctx.has_aux = aux_all.numel() > 0  # type: ignore[attr-defined]
+            ctx.save_for_backward(u_all, aux_all, h, c, h0e, c0e, w_hh_t, v_sig, leak_sig)
+        ctx.mark_non_differentiable(counts)
+        ctx.state_dims = (h0.dim(), c0.dim())  # type: ignore[attr-defined]
+        return h, c, counts
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad_h: Tensor | None, grad_c: Tensor | None, _: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        u_all, aux_all, h, c, h0e, c0e, w_hh_t, v_sig, leak_sig = ctx.saved_tensors  # type: ignore[attr-defined]
+        # the forward ran without autocast (snnlstm.backends.stack); the backward does too, whatever the
+        # caller's autocast state (the engine runs it on the caller's thread on the CPU)
+        with torch.autocast(u_all.device.type, enabled=False):
+            cfg: FusedConfig = ctx.cfg  # type: ignore[attr-defined]
+            needs = ctx.needs_input_grad[2:]  # type: ignore[attr-defined]
+            n_steps, hid = u_all.shape[0], h.shape[-1]
+            flags = (cfg.spike_i, cfg.spike_g, cfg.activation == "standard", REGISTRY[cfg.surrogate].kernel_id)
+            gz_all, g_h0, g_c0, grads = ctx.ext.layer_backward(  # type: ignore[attr-defined]
+                None if grad_h is None else grad_h.contiguous(),
+                None if grad_c is None else grad_c.contiguous(),
+                u_all,
+                aux_all if ctx.has_aux else None,  # type: ignore[attr-defined]
+                c,
+                c0e,
+                w_hh_t,
+                v_sig,
+                leak_sig,
+                ctx.scalars,  # type: ignore[attr-defined]
+                *flags,
+            )
+            g_proj = g_w = None
+            if needs[0]:
+                if not cfg.direct:
+                    g_proj = gz_all
+                elif cfg.timesteps == 1:
+                    g_proj = gz_all.view(n_steps, *gz_all.shape[2:])
+                else:
+                    g_proj = gz_all.sum(1)
+            if needs[1]:  # sum over cells of h_in^T gz: element 0 reads h0, element n the h of element n - 1
+                g_w = h0e.view(-1, hid).t().mm(gz_all[0].view(-1, 4 * hid))
+                if n_steps > 1:
+                    g_w.addmm_(h[:-1].reshape(-1, hid).t(), gz_all[1:].view(-1, 4 * hid))
+            states = []
+            for g, dim in ((g_h0, ctx.state_dims[0]), (g_c0, ctx.state_dims[1])):  # type: ignore[attr-defined]
+                states.append(g.sum(0) if dim == 2 else g)  # one state [B, H] read at every step
+            g_v_sig, g_leak_sig, g_scalars = grads.split([3 * hid, 3 * hid, 6])
+            out = (g_proj, g_w, *states, g_v_sig, g_leak_sig, *g_scalars.unbind(0))
+            return (None, None, *(g if need else None for g, need in zip(out, needs)))
 
 
 def fused_spiking_layer(
@@ -591,5 +650,9 @@ def fused_spiking_layer(
         :class:`FusedOutput`; ``h`` and ``c`` are differentiable w.r.t. every tensor argument.
     """
     get_surrogate(cfg.surrogate)  # raises ValueError naming the allowed surrogates
-    h, c, counts = _FusedLayer.apply(cfg, proj, w_hh_t, h0, c0, v_sig, leak_sig, *v_g, leak_g, *v_c, leak_c)
+    ext = _cpp(proj, cfg)
+    if ext is not None:
+        h, c, counts = _CppLayer.apply(cfg, ext, proj, w_hh_t, h0, c0, v_sig, leak_sig, *v_g, leak_g, *v_c, leak_c)
+    else:
+        h, c, counts = _FusedLayer.apply(cfg, proj, w_hh_t, h0, c0, v_sig, leak_sig, *v_g, leak_g, *v_c, leak_c)
     return FusedOutput(h, c, counts)

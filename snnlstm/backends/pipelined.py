@@ -62,7 +62,7 @@ def pipelined(
         hc_init = hc_init.unsqueeze(0)
     fresh = proj.new_zeros(1, batch, 5 * hid)
     mem, hc_prev = fresh[:0], hc_init[:0]
-    outs, order, counts = [], [], []
+    outs, counts = [], []
     for d in range(n_steps + t_max - 1):
         n_lo, n_hi = max(0, d - t_max + 1), min(d, n_steps - 1)
         drop = int(d >= t_max)  # element d - T finished last wavefront
@@ -79,8 +79,20 @@ def pipelined(
         hc_prev, mem, step_counts = step(x_proj, hc_in, mem, w_hh_t, p, spike_fn)
         counts.append(step_counts)
         outs.append(hc_prev)
-        order.extend(n * t_max + (d - n) for n in range(n_lo, n_hi + 1))
-    inverse = torch.empty(len(order), dtype=torch.long)
-    inverse[torch.tensor(order)] = torch.arange(len(order))
-    hc = torch.cat(outs).index_select(0, inverse.to(proj.device)).view(n_steps, t_max, batch, 2 * hid)
+    hc = torch.cat(outs).index_select(0, wavefront_order(n_steps, t_max, proj.device)).view(n_steps, t_max, batch, 2 * hid)
     return hc[..., :hid], hc[..., hid:], finish_counts(counts, hid)
+
+
+def wavefront_order(n_steps: int, timesteps: int, device: torch.device) -> Tensor:
+    """For each cell ``(n, t)`` in ``[N, T]`` order, its row in the wavefronts' outputs concatenated
+    (wavefront ``d = n + t`` holds the elements ``max(0, d - T + 1)..min(d, N - 1)`` in order).
+
+    Built with device arithmetic (no host-to-device copy, which would synchronise an accelerator).
+    """
+    fronts = torch.arange(n_steps + timesteps - 1, device=device)
+    first = (fronts - timesteps + 1).clamp(min=0)  # first element in flight at each wavefront
+    size = fronts.clamp(max=n_steps - 1) - first + 1
+    start = size.cumsum(0) - size  # row of each wavefront's first cell
+    n = torch.arange(n_steps, device=device).unsqueeze(1)
+    d = n + torch.arange(timesteps, device=device)  # [N, T]
+    return (start[d] + n - first[d]).reshape(-1)

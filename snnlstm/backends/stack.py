@@ -25,7 +25,11 @@ def run_stack(
 ) -> LSTMOutput:
     """Run the layer stack of ``layer`` with the resolved ``kernel`` (one of the mode's
     :data:`snnlstm.backends.selection.KERNELS`); the arguments are those of ``SpikingLSTM.forward``,
-    already checked.
+    already checked (``lengths`` on any device: :func:`snnlstm.nn.inputs.check_lengths`).
+
+    No host synchronisation on any torch kernel, except ``"torch-native"`` with ``lengths`` on a device:
+    torch's packed LSTM kernel (cuDNN's too) needs the lengths on the host, so they are copied there
+    once per layer; pass them as a CPU tensor (as ``pack_padded_sequence`` expects) to avoid it.
 
     Under ``torch.autocast`` the stack runs in float32 with autocast off (membranes, spike decisions
     and counts as in a float32 run; torch's CPU LSTM kernel has no float16 path).
@@ -38,13 +42,19 @@ def run_stack(
             full = None if state is None else (state[0].float(), state[1].float())
             return run_stack(layer, x.float() if x.dtype in HALF_DTYPES else x, full, lengths, kernel)
     xt = x if not layer.batch_first else x.transpose(0, 1)  # [N, B, F]
+    # torch's packed LSTM kernel takes host lengths; everything else indexes with lengths on x's device,
+    # copied there without a synchronisation (a pageable host-to-device copy with non_blocking=True is
+    # staged at once; the other way round non_blocking would let the host read unfinished data)
+    host_lengths = lengths if lengths is not None and lengths.device.type == "cpu" else None
+    if lengths is not None:
+        lengths = lengths.to(xt.device, non_blocking=host_lengths is not None)
     zeros = xt.new_zeros(layer.num_layers, xt.shape[1], layer.hidden_size)
     h0, c0 = (zeros, zeros) if state is None else state
     layer_in, direct = xt, True
     h_n, c_n, stats, h_steps, c_steps = [], [], [], [], []
     for k in range(layer.num_layers):
         if layer.mode == "ann":
-            out, h_last, c_last = ann_layer(kernel, layer, k, layer_in, h0[k], c0[k], lengths)
+            out, h_last, c_last = ann_layer(kernel, layer, k, layer_in, h0[k], c0[k], lengths, host_lengths)
             layer_stats = ann_layer_stats(layer_in, layer.hidden_size)
         elif layer.mode == "hybrid":
             res = hybrid_layer(kernel, layer, k, layer_in, h0[k], c0[k])

@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-SOURCES: tuple[Path, ...] = tuple(Path(__file__).parent / "csrc" / name for name in ("fused_cell.cpp", "ann_layer.cpp", "lsnn_layer.cpp"))
+SOURCES: tuple[Path, ...] = tuple(Path(__file__).parent / "csrc" / name for name in ("fused_cell.cpp", "ann_layer.cpp", "lsnn_layer.cpp", "stream_step.cpp"))
 #: portable flags (no -march=native: the cache may be shared by different machines)
 #: -fno-trapping-math lets the compiler if-convert (and so vectorise) the branch-free loops; it does
 #: not change results (no FP exception handling is used)

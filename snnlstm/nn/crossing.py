@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .inputs import check_finite
+
 
 class ThresholdCrossingEncoder(nn.Module):
     """Turn analog sequences into up/down threshold-crossing spikes, plus optional cue steps.
@@ -29,7 +31,8 @@ class ThresholdCrossingEncoder(nn.Module):
         cue_steps: silent steps appended after the sequence (the reference: 56).
         cue_neurons: input neurons that spike at every cue step (0: the cue is silence).
 
-    Inputs: ``x`` ``[B, N, F]`` (batch first).
+    Inputs: ``x`` ``[B, N, F]`` (batch first); NaN or infinite values raise a ``ValueError`` (on a
+    device: a device-side assertion, no host synchronisation; see :mod:`snnlstm.nn.inputs`).
     Outputs: spikes ``[B, N + cue_steps, 2 * levels * F + cue_neurons]`` in {0, 1}; for each feature
     ``f`` the columns ``[f * 2L, f * 2L + L)`` are its up neurons and the next ``L`` its down neurons.
     """
@@ -57,8 +60,7 @@ class ThresholdCrossingEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 3:
             raise ValueError(f"ThresholdCrossingEncoder expects [batch, steps, features], got shape {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise ValueError("ThresholdCrossingEncoder got NaN or infinite inputs")
+        check_finite(x, "ThresholdCrossingEncoder got NaN or infinite inputs")
         b, n, f = x.shape
         levels = self.thresholds.to(x.dtype)
         prev = torch.cat([x.new_full((b, 1, f), self.low), x[:, :-1]], dim=1).unsqueeze(-1)  # [B, N, F, 1]

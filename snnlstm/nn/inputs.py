@@ -1,12 +1,53 @@
-"""Input checks and padding helpers of :class:`snnlstm.nn.lstm.SpikingLSTM` (clear errors, not deep traces)."""
+"""Input checks and padding helpers of :class:`snnlstm.nn.lstm.SpikingLSTM` (clear errors, not deep traces).
+
+Value checks never synchronise with an accelerator: a check that reads tensor values (NaN inputs,
+padding lengths) runs on the host, and raises a ``ValueError`` at once, only where the values are on the
+host already (CPU tensors in eager mode). On any other device, and while ``torch.compile`` traces, the
+same condition becomes a device-side assertion (``torch._assert_async``): no host synchronisation and no
+graph break, but a violation surfaces asynchronously, at the next synchronisation, as a device-side
+assert error (on CUDA the context is unusable afterwards; ``CUDA_LAUNCH_BLOCKING=1`` pins it to the
+forward call). Shape checks read only metadata and raise at once everywhere.
+"""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 from torch import Tensor
 
 #: dtypes in which spike decisions are not kept
 HALF_DTYPES: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16)
+
+
+def reads_host(t: Tensor) -> bool:
+    """Whether a value check of ``t`` may read its values on the host: ``t`` is on the CPU (no device
+    synchronisation) and ``torch.compile`` is not tracing (a data-dependent branch breaks the graph)."""
+    return t.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+def check_condition(ok: Tensor, message: str) -> None:
+    """Raise ``ValueError(message)`` unless the 0-dim boolean ``ok`` holds, without synchronising.
+
+    On the host (:func:`reads_host`) the check is immediate; elsewhere it is ``torch._assert_async``:
+    it queues a device-side assertion and returns at once (the error comes at the next
+    synchronisation, as a ``RuntimeError`` of the device, without ``message`` on CUDA).
+
+    Raises:
+        ValueError: ``ok`` is false, on the host.
+        RuntimeError: ``ok`` is false in a ``torch.compile`` graph on the CPU (``torch._assert_async``).
+    """
+    if reads_host(ok):
+        if not bool(ok):
+            raise ValueError(message)
+    else:
+        torch._assert_async(ok, message)
+
+
+def check_finite(x: Tensor, message: str) -> None:
+    """``ValueError(message)`` when ``x`` holds a NaN or an infinity (see :func:`check_condition`: a
+    device-side assertion, no host synchronisation, on a device)."""
+    check_condition(torch.isfinite(x).all(), message)
 
 
 def check_input(
@@ -32,8 +73,7 @@ def check_input(
         raise ValueError(f"SpikingLSTM expects input of shape {layout} with features={input_size}, got {tuple(x.shape)}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"SpikingLSTM got an empty input of shape {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError("SpikingLSTM input contains NaN or infinite values; clean or impute the data first")
+    check_finite(x, "SpikingLSTM input contains NaN or infinite values; clean or impute the data first")
     if state is None:
         return
     batch = x.shape[0] if batch_first else x.shape[1]
@@ -65,12 +105,35 @@ def check_precision(mode: str, dtype: torch.dtype) -> None:
         )
 
 
-def check_lengths(x: Tensor, lengths: Tensor, batch_first: bool) -> Tensor:
-    """``lengths`` as a long tensor on ``x``'s device; ``ValueError`` unless ``[B]`` integers in ``[1, N]``."""
+def check_lengths(x: Tensor, lengths: Tensor | Sequence[int], batch_first: bool) -> Tensor:
+    """Validate the padding lengths of ``x``: ``[B]`` integers in ``[1, N]``.
+
+    Args:
+        x: the layer input ``[B, N, F]`` (``[N, B, F]`` unless ``batch_first``).
+        lengths: a tensor or a sequence of ints (as ``pack_padded_sequence`` takes them: usually on the CPU).
+        batch_first: layout of ``x``.
+
+    Returns:
+        ``lengths`` as a long tensor on the device it came on (a sequence: the CPU). It is not moved to
+        ``x``'s device here: the torch LSTM kernel packs sequences with host lengths, so a CPU tensor is
+        kept for it and the stack copies it to the device without synchronising.
+
+    Raises:
+        ValueError: wrong shape (always at once), or a value outside ``[1, N]``: at once for CPU lengths;
+            for lengths on a device a device-side assertion (:func:`check_condition`), no host
+            synchronisation.
+    """
     steps, batch = (x.shape[1], x.shape[0]) if batch_first else x.shape[:2]
-    lengths = torch.as_tensor(lengths, device=x.device).long()
-    if lengths.shape != (batch,) or lengths.min() < 1 or lengths.max() > steps:
-        raise ValueError(f"lengths must be [batch={batch}] integers in [1, {steps}], got {lengths.tolist()}")
+    lengths = torch.as_tensor(lengths).long()
+    if lengths.shape != (batch,):
+        got = lengths.tolist() if reads_host(lengths) else f"shape {tuple(lengths.shape)}"
+        raise ValueError(f"lengths must be [batch={batch}] integers in [1, {steps}], got {got}")
+    if reads_host(lengths):
+        if lengths.min() < 1 or lengths.max() > steps:
+            raise ValueError(f"lengths must be [batch={batch}] integers in [1, {steps}], got {lengths.tolist()}")
+    else:
+        ok = ((lengths >= 1) & (lengths <= steps)).all()
+        check_condition(ok, f"lengths must be [batch={batch}] integers in [1, {steps}]")
     return lengths
 
 

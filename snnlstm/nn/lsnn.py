@@ -29,13 +29,13 @@ import torch
 from torch import Tensor, nn
 
 from .adaptive import AHPNeuron, ALIFNeuron
-from ..backends.fused_lsnn import fused_lsnn_layer
+from ..backends.fused_lsnn import event_input, fused_lsnn_layer, fused_lsnn_sequence  # noqa: F401 (fused_lsnn_layer: the [N, B, K] entry point)
 from ..backends.lsnn_selection import LSNNOptions, Resolved, resolve_lsnn
 from ..backends.selection import check_backend
 from .backend_choice import BackendChoice
 from ..functional.ahp import AHPState, ALIFState, ahp_step, ahp_strength_from_adaptation, alif_step, check_tau, decay_from_tau
 from ..measure.stats import LayerStats, SpikeStats, StatsSource
-from .inputs import HALF_DTYPES
+from .inputs import HALF_DTYPES, check_finite
 from .options import check_choice
 
 NEURON_FORMS: tuple[str, ...] = ("ahp", "alif")
@@ -245,18 +245,33 @@ class LSNN(BackendChoice, StatsSource):
     def _resolve(self, device: torch.device, dtype: torch.dtype) -> Resolved:
         return resolve_lsnn(self.backend_request, device, dtype, self._backend_settings())
 
+    def _note_input_path(self, path: str) -> None:
+        """Record how the last forward built its input currents, ``layer.input_path``: ``"events"`` (binary
+        inputs on the C++ backend: only the weight columns of active inputs are added) or ``"dense"``
+        (``W_in x + b``); each new path is logged once."""
+        if path not in getattr(self, "_input_paths_seen", set()):
+            self._input_paths_seen = getattr(self, "_input_paths_seen", set()) | {path}
+            self._backend_log.info("LSNN input currents: %s", "event-driven (binary input)" if path == "events" else "dense product")
+        self.input_path = path
+
     def initial_state(self, batch: int, like: Tensor) -> LSNNState:
         """Resting state for ``batch`` sequences."""
         zero = like.new_zeros(batch, self.hidden_size)
         return LSNNState(zero, (zero, zero, zero))
 
+    def streamer(self, batch_size: int = 1, backend: str | None = None) -> "LSNNStreamer":  # noqa: F821
+        """An :class:`snnlstm.nn.streaming.LSNNStreamer`: one input step ``[B, F]`` per call -> spikes
+        ``[B, K]``, the state carried, equal to :meth:`forward` (inference only; see that module)."""
+        from .streaming import lsnn_streamer
+
+        return lsnn_streamer(self, batch_size, backend)
+
     # ------------------------------------------------------------------ forward
     def forward(self, x: Tensor, state: LSNNState | None = None) -> LSNNOutput:
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f"LSNN expects [batch, steps, {self.input_size}] inputs, got shape {tuple(x.shape)}")
-        # one host synchronisation per call (none while torch.compile traces); the stats stay on the device
-        if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
-            raise ValueError("LSNN got NaN or infinite inputs")
+        # checked on the host for CPU inputs, else by a device-side assertion (no synchronisation)
+        check_finite(x, "LSNN got NaN or infinite inputs")
         if self.weight_hh.dtype in HALF_DTYPES:
             raise TypeError(
                 f"LSNN needs float32/float64 weights, got {self.weight_hh.dtype}: spike decisions in half precision "
@@ -269,18 +284,24 @@ class LSNN(BackendChoice, StatsSource):
         resolved = self.resolve_backend()
         batch, n_steps, _ = x.shape
         state = self.initial_state(batch, x) if state is None else state
-        # [N, B, K] input currents, one product over the sequence, time-major and contiguous
-        current = torch.nn.functional.linear(x.transpose(0, 1).contiguous(), self.weight_ih, self.bias)
+        if resolved.kernel != "cpp-fused":  # the fused kernels take x itself (event-driven for spikes)
+            # [N, B, K] input currents, one product over the sequence, time-major and contiguous
+            current = torch.nn.functional.linear(x.transpose(0, 1).contiguous(), self.weight_ih, self.bias)
         w_rec_t = self.recurrent_weight().t()
         threshold, mem_decay, slow_decay, strength = self._neuron_params(x)
         refractory = self.ahp.refractory
         if resolved.kernel == "cpp-fused":
             z0, (v0, a0, r0) = state.spikes, state.neurons
-            z_all, v, a, r = fused_lsnn_layer(
-                current, w_rec_t, z0, v0, a0, r0, threshold, mem_decay, slow_decay, strength, self.ahp.gamma, refractory
+            # batch first; binary x (spikes) drives the input currents event by event (event_input)
+            events = event_input(x, self.weight_ih)
+            self._note_input_path("events" if events else "dense")
+            spikes, v, a, r = fused_lsnn_sequence(
+                x, self.weight_ih, self.bias, w_rec_t, z0, v0, a0, r0, threshold, mem_decay, slow_decay, strength,
+                self.ahp.gamma, refractory, events=events,
             )
-            spikes, final = z_all.transpose(0, 1), LSNNState(z_all[-1], (v, a, r))
+            final = LSNNState(spikes[:, -1], (v, a, r))
         else:
+            self._note_input_path("dense")
             step, state_type = (ahp_step, AHPState) if self.neuron_form == "ahp" else (alif_step, ALIFState)
             z, neurons = state.spikes, state_type(*state.neurons)
             outputs = []

@@ -29,6 +29,7 @@ from .gates import GateNeurons
 from .init import init_shared_bias_cell, register_lstm_weights
 from .inputs import check_input, check_lengths, check_precision
 from .outputs import LSTMOutput, LSTMState  # noqa: F401  (documented here)
+from .streaming import LSTMStreaming
 from .options import (  # noqa: F401  (re-exported: the documented names of this module)
     CELL_ACTIVATIONS, CELLS, COMPILE_MODES, DEFAULT_SPIKING_GATES, MODES, REQUIRED_SPIKING_GATES, SCHEDULES,
     SPIKING_GATES, Cell, Mode, Schedule, check_cell_options, check_choice, check_sizes, check_spiking_gates,
@@ -36,7 +37,7 @@ from .options import (  # noqa: F401  (re-exported: the documented names of this
 )
 
 
-class SpikingLSTM(BackendChoice, StatsSource):
+class SpikingLSTM(BackendChoice, StatsSource, LSTMStreaming):
     """Stack of LSTM layers that runs non-spiking (``mode="ann"``) or spiking (``mode="snn"``).
 
     Args:
@@ -277,9 +278,9 @@ class SpikingLSTM(BackendChoice, StatsSource):
             x: ``[B, N, F]`` (``[N, B, F]`` if not batch_first), analog.
             state: optional ``(h0, c0)``, each ``[L, B, H]`` (in SNN mode read at every step of the
                 first element), or in SNN mode a previous call's ``step_state``, each ``[L, T, B, H]``.
-            lengths: optional ``[B]`` lengths of right-padded sequences: outputs at padded positions
-                are 0 and the returned states are each sequence's state after its last real element,
-                as if the padding were absent.
+            lengths: optional ``[B]`` lengths of right-padded sequences (best a CPU tensor: see
+                :func:`~snnlstm.nn.inputs.check_lengths`): outputs at padded positions are 0 and the returned
+                states are each sequence's state after its last real element, as if the padding were absent.
 
         Returns:
             :class:`LSTMOutput`.

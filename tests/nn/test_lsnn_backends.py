@@ -177,3 +177,18 @@ def test_autocast_runs_in_float32_and_a_half_module_is_refused(backend: str) -> 
     assert layer.weight_hh.grad is not None and layer.weight_hh.grad.dtype == torch.float32
     with pytest.raises(TypeError, match="LSNN needs float32/float64 weights, got torch.bfloat16.*autocast"):
         layer.to(torch.bfloat16)(x.bfloat16())
+
+
+def test_the_input_path_is_visible() -> None:
+    """Binary inputs on the C++ backend build the currents from the active inputs only; the choice is
+    an attribute of the layer."""
+    if build.fused_cell_kernels() is None:
+        pytest.skip("no C++ compiler")
+    layer = LSNN(5, n_lif=6, n_ahp=4, backend="cpp")
+    layer((torch.rand(2, 7, 5) < 0.3).float())
+    assert layer.input_path == "events"
+    layer(torch.rand(2, 7, 5))
+    assert layer.input_path == "dense"
+    torch_layer = LSNN(5, n_lif=6, n_ahp=4, backend="torch")
+    torch_layer((torch.rand(2, 7, 5) < 0.3).float())
+    assert torch_layer.input_path == "dense"

@@ -1,14 +1,15 @@
-// Fused CPU kernels of one wavefront of the spiking LSTM cell (Datta et al. 2022), forward and
-// backward. The maths is exactly snnlstm/backends/fused_snn.py's forward_step/backward_step (see its
-// module docstring for the chain rule); this file only fuses every gate of a unit into one pass over
-// memory. Built on first use by torch.utils.cpp_extension (see snnlstm/kernels/build.py).
+// Fused CPU kernels of the spiking LSTM layer (Datta et al. 2022) over a whole sequence, all T+N-1
+// wavefronts in one call, forward and backward (layer_forward / layer_backward). The maths is exactly
+// snnlstm/backends/fused_snn.py's forward_step/backward_step (see its module docstring for the chain
+// rule); this file fuses every gate of a unit into one pass over memory and runs the wavefront loop
+// (and its recurrent matrix products, through ATen) without returning to Python. Built on first use
+// by torch.utils.cpp_extension (see snnlstm/kernels/build.py).
 //
 // Surrogate gradients are selected by an integer id, the `kernel_id` of their entry in the registry
 // snnlstm.functional.surrogates.REGISTRY (snnlstm/functional/surrogates.py), which also holds the
 // same derivative in torch; surr<T, ID> below must implement exactly that entry's formula.
 //
-// Tensors are [A, B, K] with rows of K contiguous values and an arbitrary stride between the A
-// elements in flight (the "diagonal" views of the Python orchestrator). Gate layout of z and of
+// Per-cell tensors are [N, T, B, K] (element, step, batch, K contiguous values). Gate layout of z and of
 // the membranes: i, f, o (3H) | g (H) | tanh_c (H).
 //
 // Spikes are decided by comparing the membrane with the threshold (U > V+, U < V-), which is the
@@ -29,23 +30,6 @@
 #include <vector>
 
 namespace {
-
-template <typename T>
-struct Rows {
-  T* data;
-  int64_t stride_a;
-  int64_t width;
-  int64_t batch;
-  T* row(int64_t r) const { return data + (r / batch) * stride_a + (r % batch) * width; }
-};
-
-template <typename T>
-Rows<T> rows(const torch::Tensor& t, const char* name) {
-  TORCH_CHECK(t.dim() == 3, name, " must be [A, B, K]");
-  TORCH_CHECK(t.stride(2) == 1 && (t.size(1) == 1 || t.stride(1) == t.size(2)), name,
-              " must have contiguous [B, K] blocks");
-  return Rows<T>{t.data_ptr<T>(), t.stride(0), t.size(2), t.size(1)};
-}
 
 // Denormal gradients (|g| < 1e-38) are flushed to zero inside the kernels: they change nothing
 // measurable but make x86 arithmetic up to 100x slower. The caller's FP mode is restored.
@@ -222,47 +206,15 @@ __attribute__((noinline)) void forward_row(int64_t hid, const Consts<T>& k, cons
   cnt[0] += ci; cnt[1] += cf; cnt[2] += co; cnt[3] += cg; cnt[4] += cc;
 }
 
-template <typename T, bool SPIKE_G>
-void forward_impl(const torch::Tensor& z, const torch::Tensor& c_in, const torch::Tensor& m_in,
-                  const torch::Tensor& v_sig, const torch::Tensor& leak_sig, const Scalars& s,
-                  const torch::Tensor& h_out, const torch::Tensor& c_out, const torch::Tensor& m_out,
-                  const c10::optional<torch::Tensor>& u_out, const c10::optional<torch::Tensor>& aux_out,
-                  const torch::Tensor& counts) {
-  const int64_t hid = c_in.size(2);
-  const int64_t n_rows = c_in.size(0) * c_in.size(1);
-  auto Z = rows<T>(z, "z"), CI = rows<T>(c_in, "c_in"), MI = rows<T>(m_in, "m_in");
-  auto HO = rows<T>(h_out, "h_out"), CO = rows<T>(c_out, "c_out"), MO = rows<T>(m_out, "m_out");
-  const bool save = u_out.has_value(), aux = aux_out.has_value();
-  Rows<T> UO{}, AO{};
-  if (save) UO = rows<T>(*u_out, "u_out");
-  if (aux) AO = rows<T>(*aux_out, "aux_out");
-  const T* vs = v_sig.data_ptr<T>();
-  const T* ls = leak_sig.data_ptr<T>();
-  const Consts<T> k = consts<T>(s);
-  std::mutex lock;
-  double total[5] = {0, 0, 0, 0, 0};
-  at::parallel_for(0, n_rows, 16, [&](int64_t begin, int64_t end) {
-    FlushDenormals ftz;
-    T local[5] = {0, 0, 0, 0, 0};
-    std::vector<T> scratch(2 * hid);
-    for (int64_t r = begin; r < end; ++r) {
-      if (save)
-        forward_row<T, SPIKE_G, true>(hid, k, vs, ls, Z.row(r), MI.row(r), CI.row(r), HO.row(r), CO.row(r),
-                                      MO.row(r), UO.row(r), aux ? AO.row(r) : nullptr, local, scratch.data());
-      else
-        forward_row<T, SPIKE_G, false>(hid, k, vs, ls, Z.row(r), MI.row(r), CI.row(r), HO.row(r), CO.row(r),
-                                       MO.row(r), nullptr, aux ? AO.row(r) : nullptr, local, scratch.data());
-    }
-    std::lock_guard<std::mutex> guard(lock);
-    for (int q = 0; q < 5; ++q) total[q] += double(local[q]);
-  });
-  auto acc = counts.accessor<T, 1>();
-  for (int q = 0; q < 5; ++q) acc[q] += T(total[q]);
-}
-
+// One row of the backward pass. The gradients of this cell's h and c arrive as two addends each
+// (the loss's and the next element's, `zero` rows where absent); the membrane gradient gmr is read
+// and overwritten in place; the membranes of the previous step (after reset, for the leak gradients)
+// are recomputed from its saved pre-reset membranes upr (has_prev = 0 at the first step: all zero).
 template <typename T, int SURR, bool SPIKE_G>
-__attribute__((noinline)) void backward_row(int64_t hid, const Consts<T>& k, const T* __restrict__ vs, const T* __restrict__ iv, const T* __restrict__ ls, const T* __restrict__ ghr,
-                  const T* __restrict__ gcr, T* __restrict__ gmr, const T* __restrict__ ur, const T* __restrict__ mpr, const T* __restrict__ cir, const T* __restrict__ cr, const T* __restrict__ ar,
+__attribute__((noinline)) void backward_row(int64_t hid, const Consts<T>& k, const T* __restrict__ vs, const T* __restrict__ iv, const T* __restrict__ ls,
+                  const T* __restrict__ gha, const T* __restrict__ ghb, const T* __restrict__ gca, const T* __restrict__ gcb,
+                  T* __restrict__ gmr, const T* __restrict__ ur, const T* __restrict__ upr, const T has_prev,
+                  const T* __restrict__ cir, const T* __restrict__ cr, const T* __restrict__ ar,
                   T* __restrict__ gzr, T* __restrict__ gcir, T* __restrict__ g_v, T* __restrict__ g_l, T* __restrict__ g_s, T* __restrict__ scratch) {
   const Consts<T> kc = k;  // a local copy: stores through the T* outputs cannot alias it
   const T gamma = kc.gamma;
@@ -284,20 +236,27 @@ __attribute__((noinline)) void backward_row(int64_t hid, const Consts<T>& k, con
     const int64_t jf = hid + j, jo = 2 * hid + j, jg = 3 * hid + j, jc = 4 * hid + j;
     const T xi = ur[j] * iv[j] - T(1), xf = ur[jf] * iv[jf] - T(1), xo = ur[jo] * iv[jo] - T(1);
     const T si = T(ur[j] > vs[j]), sf = T(ur[jf] > vs[jf]), so = T(ur[jo] > vs[jo]);
+    // membranes of the previous step after reset (exactly the forward's expressions)
+    const T mpi = has_prev * (upr[j] - T(upr[j] > vs[j]) * vs[j]);
+    const T mpf = has_prev * (upr[jf] - T(upr[jf] > vs[jf]) * vs[jf]);
+    const T mpo = has_prev * (upr[jo] - T(upr[jo] > vs[jo]) * vs[jo]);
+    const T upc = upr[jc];
+    const T mpc = has_prev * (upc - T(upc > kc.vcp) * kc.vcp - T(upc < kc.vcn) * kc.vcn);
+    const T gh_j = gha[j] + ghb[j];
     // tanh_c and h = o * S_c
     const T uc = ur[jc], gmc = gmr[jc];
     const T xcp = uc * kc.ivcp - T(1), xcn = uc * kc.ivcn - T(1);
     const T pc = T(uc > kc.vcp), nc = T(uc < kc.vcn);
-    const T g_sc = ghr[j] * so;
-    const T g_o = ghr[j] * (pc - nc);
+    const T g_sc = gh_j * so;
+    const T g_o = gh_j * (pc - nc);
     const T g_xcp = (g_sc - gmc * kc.vcp) * surr<T, SURR>(xcp, gamma);
     const T g_xcn = (-g_sc - gmc * kc.vcn) * surr<T, SURR>(xcn, gamma);
     const T g_uc = gmc + g_xcp * kc.ivcp + g_xcn * kc.ivcn;
     const T on_pos_c = T(cr[j] >= T(0));
     a_vcp[j] += -gmc * pc - g_xcp * uc * kc.ivcp * kc.ivcp + kc.shift * on_pos_c * g_uc;
     a_vcn[j] += -gmc * nc - g_xcn * uc * kc.ivcn * kc.ivcn + kc.shift * (T(1) - on_pos_c) * g_uc;
-    a_lc[j] += g_uc * mpr[jc];
-    const T g_c = g_uc + gcr[j];
+    a_lc[j] += g_uc * mpc;
+    const T g_c = g_uc + (gca[j] + gcb[j]);
     // gate values
     const T ug = ur[jg], gmg = gmr[jg];
     const T i_val_j = i_val[j], i_dz_j = i_dz[j], i_dv_j = i_dv[j], g_val_j = g_val[j], g_dz_j = g_dz[j],
@@ -312,20 +271,22 @@ __attribute__((noinline)) void backward_row(int64_t hid, const Consts<T>& k, con
     } else {
       g_gate = g_val_j;
     }
-    gcir[j] += g_c * sf;
+    gcir[j] = g_c * sf;
     const T g_i = g_c * g_gate;
     const T g_g = g_c * i_gate;
     const T g_f = g_c * cir[j];
     // g gate
     T g_zg, gm_g_new;
     if constexpr (SPIKE_G) {
+      const T upg = upr[jg];
+      const T mpg = has_prev * (upg - T(upg > kc.vgp) * kc.vgp - T(upg < kc.vgn) * kc.vgn);
       const T g_xgp = (g_g - gmg * kc.vgp) * surr<T, SURR>(xgp, gamma);
       const T g_xgn = (-g_g - gmg * kc.vgn) * surr<T, SURR>(xgn, gamma);
       g_zg = gmg + g_xgp * kc.ivgp + g_xgn * kc.ivgn;
       const T on_pos_g = T(z_g_j >= T(0));  // times shift, which is 0 without the bias shift
       a_vgp[j] += -gmg * pg - g_xgp * ug * kc.ivgp * kc.ivgp + kc.shift * on_pos_g * g_zg;
       a_vgn[j] += -gmg * ng - g_xgn * ug * kc.ivgn * kc.ivgn + kc.shift * (T(1) - on_pos_g) * g_zg;
-      a_lg[j] += g_zg * mpr[jg];
+      a_lg[j] += g_zg * mpg;
       gm_g_new = g_zg * kc.leak_g;
     } else {
       g_zg = g_g * g_dz_j;
@@ -342,9 +303,9 @@ __attribute__((noinline)) void backward_row(int64_t hid, const Consts<T>& k, con
     g_v[j] += -gmi * si - g_xi * ur[j] * iv[j] * iv[j];
     g_v[jf] += -gmf * sf - g_xf * ur[jf] * iv[jf] * iv[jf];
     g_v[jo] += -gmo * so - g_xo * ur[jo] * iv[jo] * iv[jo];
-    g_l[j] += g_ui * mpr[j];
-    g_l[jf] += g_uf * mpr[jf];
-    g_l[jo] += g_uo * mpr[jo];
+    g_l[j] += g_ui * mpi;
+    g_l[jf] += g_uf * mpf;
+    g_l[jo] += g_uo * mpo;
     const T gz_i = g_ui + (T(1) - fi) * g_i * i_dz_j;
     a_vi0[j] += (T(1) - fi) * g_i * i_dv_j;
     gzr[j] = gz_i; gzr[jf] = g_uf; gzr[jo] = g_uo; gzr[jg] = g_zg;
@@ -354,47 +315,193 @@ __attribute__((noinline)) void backward_row(int64_t hid, const Consts<T>& k, con
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// A whole layer: the T+N-1 wavefronts in one call. Cell (n, t) is element n at step t; wavefront d
+// holds the cells (n, d - n). Buffers are [N, T, B, K] (cell (n, t) at block n * T + t); the
+// initial state h0, c0 is [T, B, H] (what element "-1" produced at each step). Per wavefront: the
+// recurrent products h_in W_hh^T into a scratch buffer (one matrix product for all its cells where
+// their h_in blocks are one contiguous run, T <= 2, else one per cell), then one parallel pass over
+// the rows of all its cells that adds the projections and updates the neurons. Membranes of the (at
+// most T) elements in flight live in a ring [T, B, 5H] (slot n % T), zeroed at an element's first
+// step; nothing is returned to Python between wavefronts. The backward pass mirrors it (membrane
+// gradients in a ring, the previous step's membranes recomputed from the saved pre-reset ones).
+
+inline int64_t cell_index(int64_t n, int64_t t, int64_t steps) { return n * steps + t; }
+
+template <typename T>
+inline void add_row(T* __restrict__ z, const T* __restrict__ p, int64_t width) {
+#pragma omp simd
+  for (int64_t j = 0; j < width; ++j) z[j] += p[j];
+}
+
+template <typename T, bool SPIKE_G, bool SAVE>
+void layer_forward_impl(const torch::Tensor& proj, bool direct, const torch::Tensor& w_hh_t, const torch::Tensor& h0,
+                        const torch::Tensor& c0, const torch::Tensor& v_sig, const torch::Tensor& leak_sig,
+                        const Scalars& s, const torch::Tensor& h_out, const torch::Tensor& c_out,
+                        const torch::Tensor& u_all, const torch::Tensor& aux_all, const torch::Tensor& counts) {
+  const int64_t n_el = proj.size(0), steps = h0.size(0), batch = h0.size(1), hid = h0.size(2);
+  const int64_t aux_w = aux_all.defined() ? aux_all.size(3) : 0;
+  auto ring = torch::empty({steps, batch, 5 * hid}, proj.options());
+  auto zbuf = torch::empty({std::min(steps, n_el), batch, 4 * hid}, proj.options());
+  const auto h_flat = h_out.view({n_el * steps, batch, hid});
+  T* ring_p = ring.data_ptr<T>();
+  T* z_p = zbuf.data_ptr<T>();
+  const T* p_p = proj.data_ptr<T>();
+  const T* c0_p = c0.data_ptr<T>();
+  T* h_p = h_out.data_ptr<T>();
+  T* c_p = c_out.data_ptr<T>();
+  T* u_p = SAVE ? u_all.data_ptr<T>() : nullptr;
+  T* a_p = aux_w ? aux_all.data_ptr<T>() : nullptr;
+  const T* vs = v_sig.data_ptr<T>();
+  const T* ls = leak_sig.data_ptr<T>();
+  const Consts<T> k = consts<T>(s);
+  double total[5] = {0, 0, 0, 0, 0};
+  std::mutex lock;
+  for (int64_t d = 0; d < n_el + steps - 1; ++d) {
+    const int64_t n_lo = std::max<int64_t>(0, d - steps + 1), n_hi = std::min(d, n_el - 1);
+    const int64_t count = n_hi - n_lo + 1;
+    // recurrent products h_in W_hh^T into zbuf (the projections are added row by row below)
+    int64_t q0 = 0;
+    if (n_lo == 0) {  // element 0 reads the initial state
+      torch::Tensor z0 = zbuf.select(0, 0);
+      at::mm_out(z0, h0.select(0, d), w_hh_t);
+      q0 = 1;
+    }
+    const int64_t run = count - q0;
+    if (run > 0) {
+      // h of element n - 1 at step d - n: block (n - 1) T + d - n of h_flat, stride T - 1 over n
+      const int64_t first = (n_lo + q0 - 1) * steps + d - (n_lo + q0);
+      if (steps == 2 || run == 1) {  // one contiguous run of blocks: one product for the wavefront
+        torch::Tensor out = zbuf.narrow(0, q0, run).view({run * batch, 4 * hid});
+        at::mm_out(out, h_flat.narrow(0, first, run).view({run * batch, hid}), w_hh_t);
+      } else {
+        for (int64_t q = q0; q < count; ++q) {
+          torch::Tensor zq = zbuf.select(0, q);
+          at::mm_out(zq, h_flat.select(0, first + (q - q0) * (steps - 1)), w_hh_t);
+        }
+      }
+    }
+    at::parallel_for(0, count * batch, 16, [&](int64_t begin, int64_t end) {
+      FlushDenormals ftz;
+      T local[5] = {0, 0, 0, 0, 0};
+      std::vector<T> scratch(2 * hid);
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t q = r / batch, b = r % batch, n = n_lo + q, t = d - n;
+        T* mr = ring_p + ((n % steps) * batch + b) * 5 * hid;
+        if (t == 0) std::fill(mr, mr + 5 * hid, T(0));
+        const int64_t cell = cell_index(n, t, steps) * batch + b;
+        const T* cir = n == 0 ? c0_p + (t * batch + b) * hid : c_p + (cell_index(n - 1, t, steps) * batch + b) * hid;
+        T* zr = z_p + r * 4 * hid;
+        add_row(zr, p_p + ((direct ? n : cell_index(n, t, steps)) * batch + b) * 4 * hid, 4 * hid);
+        forward_row<T, SPIKE_G, SAVE>(hid, k, vs, ls, zr, mr, cir, h_p + cell * hid, c_p + cell * hid, mr,
+                                      SAVE ? u_p + cell * 5 * hid : nullptr, aux_w ? a_p + cell * aux_w : nullptr, local,
+                                      scratch.data());
+      }
+      std::lock_guard<std::mutex> guard(lock);
+      for (int q = 0; q < 5; ++q) total[q] += double(local[q]);
+    });
+  }
+  auto acc = counts.accessor<T, 1>();
+  for (int q = 0; q < 5; ++q) acc[q] = T(total[q]);
+}
+
 template <typename T, int SURR, bool SPIKE_G>
-void backward_impl(const torch::Tensor& gh, const torch::Tensor& gc, const torch::Tensor& gm,
-                   const torch::Tensor& u, const torch::Tensor& m_prev, const torch::Tensor& c_in,
-                   const torch::Tensor& c, const c10::optional<torch::Tensor>& aux,
-                   const torch::Tensor& v_sig, const torch::Tensor& leak_sig, const Scalars& s,
-                   const torch::Tensor& gz_out, const torch::Tensor& gc_in_acc, const torch::Tensor& grads) {
-  const int64_t hid = c_in.size(2);
-  const int64_t n_rows = c_in.size(0) * c_in.size(1);
-  auto GH = rows<T>(gh, "gh"), GC = rows<T>(gc, "gc"), GM = rows<T>(gm, "gm"), U = rows<T>(u, "u"),
-       MP = rows<T>(m_prev, "m_prev"), CI = rows<T>(c_in, "c_in"), C = rows<T>(c, "c"),
-       GZ = rows<T>(gz_out, "gz_out"), GCI = rows<T>(gc_in_acc, "gc_in_acc");
-  const bool has_aux = aux.has_value();
-  Rows<T> AX{};
-  if (has_aux) AX = rows<T>(*aux, "aux");
+void layer_backward_impl(const c10::optional<torch::Tensor>& grad_h, const c10::optional<torch::Tensor>& grad_c,
+                         const torch::Tensor& u_all, const c10::optional<torch::Tensor>& aux_all,
+                         const torch::Tensor& c_out, const torch::Tensor& c0, const torch::Tensor& w_hh_t,
+                         const torch::Tensor& v_sig, const torch::Tensor& leak_sig, const Scalars& s,
+                         const torch::Tensor& gz_all, const torch::Tensor& g_h0, const torch::Tensor& g_c0,
+                         const torch::Tensor& grads) {
+  const int64_t n_el = u_all.size(0), steps = u_all.size(1), batch = u_all.size(2), hid = c0.size(2);
+  const auto opts = u_all.options();
+  const int64_t aux_w = aux_all.has_value() ? aux_all->size(3) : 0;
+  auto gm_ring = torch::empty({steps, batch, 5 * hid}, opts);  // membrane gradients of the elements in flight
+  // dL/dh_in of cell (n + 1, t), read by cell (n, t) one wavefront later, at slot n
+  auto gh_rec = torch::empty({std::max<int64_t>(n_el - 1, 1), batch, hid}, opts);
+  const T* gh_rd = gh_rec.data_ptr<T>();
+  torch::Tensor gc_buf[2] = {torch::empty({steps, batch, hid}, opts), torch::empty({steps, batch, hid}, opts)};
+  const std::vector<T> zero(hid, T(0));
+  const T* gh_p = grad_h.has_value() ? grad_h->data_ptr<T>() : nullptr;
+  const T* gc_p = grad_c.has_value() ? grad_c->data_ptr<T>() : nullptr;
+  const T* u_p = u_all.data_ptr<T>();
+  const T* a_p = aux_w ? aux_all->data_ptr<T>() : nullptr;
+  const T* c_p = c_out.data_ptr<T>();
+  const T* c0_p = c0.data_ptr<T>();
+  T* gz_p = gz_all.data_ptr<T>();
+  T* gc0_p = g_c0.data_ptr<T>();
+  T* gm_p = gm_ring.data_ptr<T>();
   const T* vs = v_sig.data_ptr<T>();
   const T* ls = leak_sig.data_ptr<T>();
   std::vector<T> inv_v(3 * hid);  // the backward pass multiplies where the forward maths divides
   for (int64_t q = 0; q < 3 * hid; ++q) inv_v[q] = T(1) / vs[q];
   const Consts<T> k = consts<T>(s);
-  // per thread: g_v_sig[3H], g_leak_sig[3H], then per-unit rows of (vgp, vgn, leak_g, vcp, vcn, leak_c, v_i[0])
+  const auto w_hh = w_hh_t.t();
+  const auto gz_flat = gz_all.view({n_el * steps, batch, 4 * hid});
+  // per chunk of rows (same chunks in every wavefront of equal width, so the sums are deterministic):
+  // g_v_sig[3H], g_leak_sig[3H], then per-unit rows of (vgp, vgn, leak_g, vcp, vcn, leak_c, v_i[0])
   const int64_t n_acc = 13 * hid;
-  std::vector<double> total(n_acc, 0.0);
+  std::map<std::pair<int64_t, int64_t>, std::vector<T>> partials;
   std::mutex lock;
-  std::map<int64_t, std::vector<T>> partials;  // chunk start -> its sums: combined in a fixed order
-  at::parallel_for(0, n_rows, 16, [&](int64_t begin, int64_t end) {
-    FlushDenormals ftz;
-    std::vector<T> local(n_acc, T(0));
-    std::vector<T> scratch(7 * hid);
-    for (int64_t r = begin; r < end; ++r) {
-      backward_row<T, SURR, SPIKE_G>(hid, k, vs, inv_v.data(), ls, GH.row(r), GC.row(r), GM.row(r), U.row(r),
-                                     MP.row(r), CI.row(r), C.row(r), has_aux ? AX.row(r) : nullptr,
-                                     GZ.row(r), GCI.row(r), local.data(), local.data() + 3 * hid,
-                                     local.data() + 6 * hid, scratch.data());
+  for (int64_t d = n_el + steps - 2; d >= 0; --d) {
+    const int64_t n_lo = std::max<int64_t>(0, d - steps + 1), n_hi = std::min(d, n_el - 1);
+    const int64_t count = n_hi - n_lo + 1;
+    const T* gc_rd = gc_buf[(d + 1) & 1].data_ptr<T>();
+    T* gc_wr = gc_buf[d & 1].data_ptr<T>();
+    at::parallel_for(0, count * batch, 16, [&](int64_t begin, int64_t end) {
+      T* local;
+      {
+        std::lock_guard<std::mutex> guard(lock);
+        auto& v = partials[{count, begin}];
+        if (v.empty()) v.assign(n_acc, T(0));
+        local = v.data();
+      }
+      FlushDenormals ftz;
+      std::vector<T> scratch(7 * hid);
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t q = r / batch, b = r % batch, n = n_lo + q, t = d - n;
+        const int64_t cell = cell_index(n, t, steps) * batch + b;
+        const int64_t slot = (t * batch + b) * hid;
+        const bool next = n + 1 < n_el;
+        T* gm = gm_p + ((n % steps) * batch + b) * 5 * hid;
+        if (t == steps - 1) std::fill(gm, gm + 5 * hid, T(0));
+        const T* ur = u_p + cell * 5 * hid;
+        const T* upr = t > 0 ? ur - batch * 5 * hid : ur;
+        const T* cir = n == 0 ? c0_p + slot : c_p + (cell_index(n - 1, t, steps) * batch + b) * hid;
+        backward_row<T, SURR, SPIKE_G>(hid, k, vs, inv_v.data(), ls, gh_p ? gh_p + cell * hid : zero.data(),
+                                       next ? gh_rd + (n * batch + b) * hid : zero.data(), gc_p ? gc_p + cell * hid : zero.data(),
+                                       next ? gc_rd + slot : zero.data(), gm, ur, upr, T(t > 0), cir,
+                                       c_p + cell * hid, aux_w ? a_p + cell * aux_w : nullptr, gz_p + cell * 4 * hid,
+                                       n == 0 ? gc0_p + slot : gc_wr + slot, local, local + 3 * hid, local + 6 * hid,
+                                       scratch.data());
+      }
+    });
+    // gradient of each cell's h input, gz W_hh: element 0's is dL/dh0 at step d, element n's goes to slot n - 1
+    int64_t q0 = 0;
+    if (n_lo == 0) {
+      torch::Tensor target = g_h0.select(0, d);
+      at::mm_out(target, gz_flat.select(0, d), w_hh);
+      q0 = 1;
     }
-    std::lock_guard<std::mutex> guard(lock);
-    partials.emplace(begin, std::move(local));
-  });
-  for (const auto& chunk : partials)  // deterministic: the same order whichever thread finished first
+    const int64_t run = count - q0;
+    if (run > 0) {
+      const int64_t n0 = n_lo + q0, first = n0 * (steps - 1) + d;  // cell (n0, d - n0); stride T - 1 over n
+      if (steps == 2 || run == 1) {  // one contiguous run of blocks: one product for the wavefront
+        torch::Tensor target = gh_rec.narrow(0, n0 - 1, run).view({run * batch, hid});
+        at::mm_out(target, gz_flat.narrow(0, first, run).view({run * batch, 4 * hid}), w_hh);
+      } else {
+        for (int64_t q = 0; q < run; ++q) {
+          torch::Tensor target = gh_rec.select(0, n0 - 1 + q);
+          at::mm_out(target, gz_flat.select(0, first + q * (steps - 1)), w_hh);
+        }
+      }
+    }
+  }
+  std::vector<double> total(n_acc, 0.0);
+  for (const auto& chunk : partials)  // deterministic: a fixed order whichever thread ran a chunk
     for (int64_t q = 0; q < n_acc; ++q) total[q] += double(chunk.second[q]);
   auto acc = grads.accessor<T, 1>();
-  for (int64_t q = 0; q < 6 * hid; ++q) acc[q] += T(total[q]);
+  for (int64_t q = 0; q < 6 * hid; ++q) acc[q] = T(total[q]);
+  for (int64_t q = 6 * hid; q < 6 * hid + 6; ++q) acc[q] = T(0);
   for (int q = 0; q < 7; ++q) {
     double sum = 0.0;
     for (int64_t j = 0; j < hid; ++j) sum += total[(6 + q) * hid + j];
@@ -403,69 +510,105 @@ void backward_impl(const torch::Tensor& gh, const torch::Tensor& gc, const torch
   }
 }
 
-template <typename T, int SURR>
-void backward_spike_g(bool spike_g, const torch::Tensor& gh, const torch::Tensor& gc, const torch::Tensor& gm,
-                      const torch::Tensor& u, const torch::Tensor& m_prev, const torch::Tensor& c_in,
-                      const torch::Tensor& c, const c10::optional<torch::Tensor>& aux, const torch::Tensor& v_sig,
-                      const torch::Tensor& leak_sig, const Scalars& s, const torch::Tensor& gz_out,
-                      const torch::Tensor& gc_in_acc, const torch::Tensor& grads) {
-  if (spike_g)
-    backward_impl<T, SURR, true>(gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads);
-  else
-    backward_impl<T, SURR, false>(gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads);
-}
-
-template <typename T>
-void backward_dispatch(int64_t kind, bool spike_g, const torch::Tensor& gh, const torch::Tensor& gc,
-                       const torch::Tensor& gm, const torch::Tensor& u, const torch::Tensor& m_prev,
-                       const torch::Tensor& c_in, const torch::Tensor& c, const c10::optional<torch::Tensor>& aux,
-                       const torch::Tensor& v_sig, const torch::Tensor& leak_sig, const Scalars& s,
-                       const torch::Tensor& gz_out, const torch::Tensor& gc_in_acc, const torch::Tensor& grads) {
-  switch (kind) {
-    case 0: backward_spike_g<T, 0>(spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads); break;
-    case 1: backward_spike_g<T, 1>(spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads); break;
-    case 2: backward_spike_g<T, 2>(spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads); break;
-    default: backward_spike_g<T, 3>(spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s, gz_out, gc_in_acc, grads);
-  }
-}
-
-int64_t check_common(const torch::Tensor& c_in, const torch::Tensor& v_sig) {
-  TORCH_CHECK(c_in.device().is_cpu(), "the fused C++ cell runs on the CPU only");
-  TORCH_CHECK(v_sig.is_contiguous() && v_sig.numel() == 3 * c_in.size(2), "v_sig must be a contiguous [3H]");
-  return c_in.size(2);
+void check_layer(const torch::Tensor& h0, const torch::Tensor& c0, const torch::Tensor& v_sig,
+                 const torch::Tensor& leak_sig, const torch::Tensor& w_hh_t, const torch::Tensor& ref) {
+  TORCH_CHECK(ref.device().is_cpu(), "the fused C++ spiking layer runs on the CPU only");
+  TORCH_CHECK(h0.dim() == 3 && h0.is_contiguous() && c0.sizes() == h0.sizes() && c0.is_contiguous(),
+              "h0 and c0 must be contiguous [T, B, H]");
+  const int64_t hid = h0.size(2);
+  TORCH_CHECK(v_sig.is_contiguous() && v_sig.numel() == 3 * hid, "v_sig must be a contiguous [3H]");
+  TORCH_CHECK(leak_sig.is_contiguous() && leak_sig.numel() == 3 * hid, "leak_sig must be a contiguous [3H]");
+  TORCH_CHECK(w_hh_t.dim() == 2 && w_hh_t.size(0) == hid && w_hh_t.size(1) == 4 * hid, "w_hh_t must be [H, 4H]");
+  for (const auto* t : {&h0, &c0, &v_sig, &leak_sig, &w_hh_t})
+    TORCH_CHECK(t->scalar_type() == ref.scalar_type(), "all tensors must share one dtype");
 }
 
 }  // namespace
 
-void cell_forward(torch::Tensor z, torch::Tensor c_in, torch::Tensor m_in, torch::Tensor v_sig,
-                  torch::Tensor leak_sig, std::vector<double> scalars, bool spike_i, bool spike_g,
-                  bool standard, int64_t surrogate_kind, torch::Tensor h_out, torch::Tensor c_out,
-                  torch::Tensor m_out, c10::optional<torch::Tensor> u_out,
-                  c10::optional<torch::Tensor> aux_out, torch::Tensor counts) {
-  check_common(c_in, v_sig);
-  const Scalars s = unpack(scalars, spike_i, spike_g, standard, surrogate_kind);
-  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "snnlstm_cell_forward", [&] {
-    if (spike_g)
-      forward_impl<scalar_t, true>(z, c_in, m_in, v_sig, leak_sig, s, h_out, c_out, m_out, u_out, aux_out, counts);
-    else
-      forward_impl<scalar_t, false>(z, c_in, m_in, v_sig, leak_sig, s, h_out, c_out, m_out, u_out, aux_out, counts);
+// Forward of one spiking layer over the sequence (the whole wavefront). proj: the input projections
+// incl. bias and offsets, contiguous [N, B, 4H] (direct) or [N, T, B, 4H]; h0, c0 [T, B, H].
+// Returns {h [N, T, B, H], c [N, T, B, H], counts [5], u [N, T, B, 5H] (membranes before reset),
+// aux [N, T, B, aux_width * H] (analog pre-activations)}; u and aux are empty unless `save`.
+std::vector<torch::Tensor> layer_forward(torch::Tensor proj, torch::Tensor w_hh_t, torch::Tensor h0, torch::Tensor c0,
+                                         torch::Tensor v_sig, torch::Tensor leak_sig, std::vector<double> scalars,
+                                         bool spike_i, bool spike_g, bool standard, bool direct, bool save,
+                                         int64_t aux_width) {
+  check_layer(h0, c0, v_sig, leak_sig, w_hh_t, proj);
+  const int64_t steps = h0.size(0), batch = h0.size(1), hid = h0.size(2), n_el = proj.size(0);
+  TORCH_CHECK(proj.is_contiguous() && proj.dim() == (direct ? 3 : 4) && proj.size(-1) == 4 * hid &&
+                  proj.size(-2) == batch && (direct || proj.size(1) == steps),
+              "proj must be a contiguous [N, B, 4H] (direct) or [N, T, B, 4H]");
+  const Scalars s = unpack(scalars, spike_i, spike_g, standard, 0);
+  auto opts = proj.options();
+  auto h_out = torch::empty({n_el, steps, batch, hid}, opts);
+  auto c_out = torch::empty({n_el, steps, batch, hid}, opts);
+  auto counts = torch::zeros({5}, opts);
+  torch::Tensor u_all, aux_all;
+  if (save) {
+    u_all = torch::empty({n_el, steps, batch, 5 * hid}, opts);
+    if (aux_width > 0) aux_all = torch::empty({n_el, steps, batch, aux_width * hid}, opts);
+  } else {
+    u_all = torch::empty({0}, opts);
+  }
+  AT_DISPATCH_FLOATING_TYPES(proj.scalar_type(), "snnlstm_layer_forward", [&] {
+    if (spike_g) {
+      if (save) layer_forward_impl<scalar_t, true, true>(proj, direct, w_hh_t, h0, c0, v_sig, leak_sig, s, h_out, c_out, u_all, aux_all, counts);
+      else layer_forward_impl<scalar_t, true, false>(proj, direct, w_hh_t, h0, c0, v_sig, leak_sig, s, h_out, c_out, u_all, aux_all, counts);
+    } else {
+      if (save) layer_forward_impl<scalar_t, false, true>(proj, direct, w_hh_t, h0, c0, v_sig, leak_sig, s, h_out, c_out, u_all, aux_all, counts);
+      else layer_forward_impl<scalar_t, false, false>(proj, direct, w_hh_t, h0, c0, v_sig, leak_sig, s, h_out, c_out, u_all, aux_all, counts);
+    }
   });
+  if (!aux_all.defined()) aux_all = torch::empty({0}, opts);
+  return {h_out, c_out, counts, u_all, aux_all};
 }
 
-void cell_backward(torch::Tensor gh, torch::Tensor gc, torch::Tensor gm, torch::Tensor u,
-                   torch::Tensor m_prev, torch::Tensor c_in, torch::Tensor c,
-                   c10::optional<torch::Tensor> aux, torch::Tensor v_sig, torch::Tensor leak_sig,
-                   std::vector<double> scalars, bool spike_i, bool spike_g, bool standard,
-                   int64_t surrogate_kind, torch::Tensor gz_out, torch::Tensor gc_in_acc,
-                   torch::Tensor grads) {
-  check_common(c_in, v_sig);
-  const Scalars s = unpack(scalars, spike_i, spike_g, standard, surrogate_kind);
+// Backward of layer_forward. grad_h, grad_c: [N, T, B, H] or None; u, aux: what the forward saved;
+// c: its c output; c0 [T, B, H]. Returns {dL/dz [N, T, B, 4H] (of the projections, per cell),
+// dL/dh0 [T, B, H], dL/dc0 [T, B, H], grads [6H + 6] (g_v_sig [3H], g_leak_sig [3H], then vgp, vgn,
+// leak_g, vcp, vcn, leak_c)}.
+std::vector<torch::Tensor> layer_backward(c10::optional<torch::Tensor> grad_h, c10::optional<torch::Tensor> grad_c,
+                                          torch::Tensor u_all, c10::optional<torch::Tensor> aux_all,
+                                          torch::Tensor c_out, torch::Tensor c0, torch::Tensor w_hh_t,
+                                          torch::Tensor v_sig, torch::Tensor leak_sig, std::vector<double> scalars,
+                                          bool spike_i, bool spike_g, bool standard, int64_t surrogate_kind) {
+  check_layer(c0, c0, v_sig, leak_sig, w_hh_t, u_all);
+  const int64_t n_el = u_all.size(0), steps = c0.size(0), batch = c0.size(1), hid = c0.size(2);
+  TORCH_CHECK(u_all.is_contiguous() && u_all.dim() == 4 && u_all.size(1) == steps && u_all.size(2) == batch &&
+                  u_all.size(3) == 5 * hid, "u must be a contiguous [N, T, B, 5H]");
+  TORCH_CHECK(c_out.is_contiguous() && c_out.dim() == 4 && c_out.size(0) == n_el && c_out.size(1) == steps &&
+                  c_out.size(3) == hid, "c must be a contiguous [N, T, B, H]");
+  for (const auto* g : {&grad_h, &grad_c})
+    if (g->has_value())
+      TORCH_CHECK((*g)->is_contiguous() && (*g)->sizes() == c_out.sizes() && (*g)->scalar_type() == u_all.scalar_type(),
+                  "grad_h and grad_c must be contiguous [N, T, B, H]");
+  if (aux_all.has_value())
+    TORCH_CHECK(aux_all->is_contiguous() && aux_all->dim() == 4 && aux_all->size(0) == n_el, "aux must be a contiguous [N, T, B, K]");
   TORCH_CHECK(surrogate_kind >= 0 && surrogate_kind <= 3, "unknown surrogate id ", surrogate_kind,
               " (the ids are the kernel_id of snnlstm.functional.surrogates.REGISTRY)");
-  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "snnlstm_cell_backward", [&] {
-    backward_dispatch<scalar_t>(surrogate_kind, spike_g, gh, gc, gm, u, m_prev, c_in, c, aux, v_sig, leak_sig, s,
-                                gz_out, gc_in_acc, grads);
+  const Scalars s = unpack(scalars, spike_i, spike_g, standard, surrogate_kind);
+  auto opts = u_all.options();
+  auto gz_all = torch::empty({n_el, steps, batch, 4 * hid}, opts);
+  auto g_h0 = torch::empty({steps, batch, hid}, opts);
+  auto g_c0 = torch::empty({steps, batch, hid}, opts);
+  auto grads = torch::empty({6 * hid + 6}, opts);
+#define SNNLSTM_LAYER_BWD(SURR)                                                                                   \
+  if (spike_g)                                                                                                    \
+    layer_backward_impl<scalar_t, SURR, true>(grad_h, grad_c, u_all, aux_all, c_out, c0, w_hh_t, v_sig, leak_sig, \
+                                              s, gz_all, g_h0, g_c0, grads);                                      \
+  else                                                                                                            \
+    layer_backward_impl<scalar_t, SURR, false>(grad_h, grad_c, u_all, aux_all, c_out, c0, w_hh_t, v_sig, leak_sig, \
+                                               s, gz_all, g_h0, g_c0, grads);
+  AT_DISPATCH_FLOATING_TYPES(u_all.scalar_type(), "snnlstm_layer_backward", [&] {
+    switch (surrogate_kind) {
+      case 0: SNNLSTM_LAYER_BWD(0) break;
+      case 1: SNNLSTM_LAYER_BWD(1) break;
+      case 2: SNNLSTM_LAYER_BWD(2) break;
+      default: SNNLSTM_LAYER_BWD(3)
+    }
   });
+#undef SNNLSTM_LAYER_BWD
+  return {gz_all, g_h0, g_c0, grads};
 }
 
 // Ponghiran & Roy's hybrid cell (snnlstm/functional/hybrid.py, hybrid_membrane_counts): spike counts
@@ -642,14 +785,35 @@ std::vector<torch::Tensor> lsnn_backward(torch::Tensor grad_z, torch::Tensor g_v
                                          torch::Tensor theta, torch::Tensor alpha, torch::Tensor rho, torch::Tensor w,
                                          double gamma);
 
+// lsnn_layer.cpp: the row-parallel, event-driven LSNN layer
+std::vector<torch::Tensor> lsnn_seq_forward(const torch::Tensor& x, const torch::Tensor& w_in_t, const torch::Tensor& bias,
+                                            const torch::Tensor& cur, const torch::Tensor& w_rec_t, const torch::Tensor& z0,
+                                            const torch::Tensor& v0, const torch::Tensor& a0, const torch::Tensor& r0,
+                                            const torch::Tensor& theta, const torch::Tensor& alpha, const torch::Tensor& rho,
+                                            const torch::Tensor& w, int64_t refractory);
+std::vector<torch::Tensor> lsnn_seq_backward(const torch::Tensor& grad_z, const torch::Tensor& g_vN, const torch::Tensor& g_aN,
+                                             const torch::Tensor& z_all, const torch::Tensor& x, const torch::Tensor& w_in_t,
+                                             const torch::Tensor& bias, const torch::Tensor& cur, const torch::Tensor& w_rec_t,
+                                             const torch::Tensor& z0, const torch::Tensor& v0, const torch::Tensor& a0,
+                                             const torch::Tensor& r0, const torch::Tensor& theta, const torch::Tensor& alpha,
+                                             const torch::Tensor& rho, const torch::Tensor& w, int64_t refractory,
+                                             double gamma, bool need_w_rec, bool need_w_in, bool need_bias);
+bool lsnn_is_binary(const torch::Tensor& x);
+// stream_step.cpp: the per-element streaming kernels (classes LSTMStream, LSNNStream)
+void register_streaming(pybind11::module_& m);
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("ann_layer_forward", &ann_layer_forward, "fused non-spiking LSTM layer over a sequence, forward");
   m.def("ann_layer_backward", &ann_layer_backward, "fused non-spiking LSTM layer over a sequence, backward");
   m.def("lsnn_forward", &lsnn_forward, "fused LSNN layer (LIF and AHP neurons) over a sequence, forward");
   m.def("lsnn_backward", &lsnn_backward, "fused LSNN layer over a sequence, backward (triangular surrogate)");
-  m.def("cell_forward", &cell_forward, "fused spiking LSTM cell, one wavefront, forward");
-  m.def("cell_backward", &cell_backward, "fused spiking LSTM cell, one wavefront, backward");
+  m.def("layer_forward", &layer_forward, "fused spiking LSTM layer over a sequence (all wavefronts), forward");
+  m.def("layer_backward", &layer_backward, "fused spiking LSTM layer over a sequence (all wavefronts), backward");
   m.def("hybrid_generator", &hybrid_generator, "hybrid cell signed input spike generator over T steps");
   m.def("hybrid_gate_counts", &hybrid_gate_counts, "hybrid cell spike counts per gate membrane over T steps");
   m.def("hybrid_element_counts", &hybrid_element_counts, "hybrid cell, one input element over T steps, event-driven");
+  m.def("lsnn_seq_forward", &lsnn_seq_forward, "LSNN layer over a sequence, rows in parallel, event-driven input, forward");
+  m.def("lsnn_seq_backward", &lsnn_seq_backward, "LSNN layer over a sequence, rows in parallel, backward");
+  m.def("lsnn_is_binary", &lsnn_is_binary, "whether every entry of x is 0 or 1");
+  register_streaming(m);
 }
