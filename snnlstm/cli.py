@@ -170,13 +170,20 @@ class SNNLSTMCLI(LightningCLI):
         parser.error(message, ex)
 
 
+def _import_class(class_path: str) -> Any:
+    """The object ``class_path`` names (``package.module.Name``), or None when it cannot be imported."""
+    module_name, _, name = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
 def _migrated_hparams(class_path: str, hparams: dict[str, Any]) -> dict[str, Any]:
     """``hparams`` through the model class's ``migrate_hparams`` (older checkpoints' argument layout to
     the current one), when the class has one."""
-    module_name, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError):
+    cls = _import_class(class_path)
+    if cls is None:
         return hparams  # jsonargparse reports the class path itself
     migrate = getattr(cls, "migrate_hparams", None)
     return migrate(hparams) if isinstance(cls, type) and issubclass(cls, LightningModule) and callable(migrate) else hparams
@@ -247,11 +254,9 @@ def _moved_hint(class_path: str, name: str) -> str:
     ``layer`` block (:mod:`snnlstm.nn.settings`) and ``name`` is one of them."""
     import inspect
 
-    module_name, _, cls_name = class_path.rpartition(".")
     try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-        block = inspect.signature(cls).parameters["layer"].default
-    except (ImportError, AttributeError, ValueError, TypeError, KeyError):
+        block = inspect.signature(_import_class(class_path)).parameters["layer"].default  # type: ignore[arg-type]
+    except (ValueError, TypeError, KeyError):
         return ""
     if name in getattr(block, "field_names", tuple)():
         return f"; it is a layer setting: --model.init_args.layer.{name}"

@@ -17,12 +17,13 @@ loop: ``"auto"`` resolves to it and says so, an explicit ``"cpp"`` is refused.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
 
 from ..kernels import build
-from .selection import BackendError, Resolved, check_backend
+from .selection import BackendError, Resolved, cpp_or_torch
 
 #: the implementations a resolved LSNN backend runs
 LSNN_KERNELS: tuple[str, ...] = ("cpp-fused", "torch-eager")
@@ -93,12 +94,5 @@ def resolve_lsnn(request: str, device: torch.device, dtype: torch.dtype, setting
         ValueError: ``request`` is not a backend name (the message lists them).
         BackendError: ``request="cpp"`` where the C++ kernels cannot run, naming the obstacle.
     """
-    check_backend(request)
-    if request == "torch":
-        return Resolved("torch", "torch-eager", "")
-    obstacle = lsnn_cpp_obstacle(device, dtype, settings)
-    if obstacle is None:
-        return Resolved("cpp", "cpp-fused", "")
-    if request == "cpp":
-        raise BackendError(f"backend='cpp' cannot run this LSNN layer: {obstacle}; use backend='auto' or 'torch'")
-    return Resolved("torch", "torch-eager", obstacle)
+    obstacle = functools.partial(lsnn_cpp_obstacle, device, dtype, settings)
+    return cpp_or_torch(request, obstacle, "cpp-fused", "torch-eager", "run this LSNN layer")

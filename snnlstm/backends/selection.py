@@ -18,7 +18,7 @@ An explicit name that cannot run raises :class:`BackendError` naming the obstacl
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -67,6 +67,35 @@ class Resolved(NamedTuple):
 def check_backend(name: str) -> None:
     """Raise ``ValueError`` naming the allowed values when ``name`` is not a backend."""
     check_choice("backend", name, BACKENDS)
+
+
+def cpp_or_torch(request: str, obstacle: Callable[[], str | None], cpp_kernel: str, torch_kernel: str, what: str) -> Resolved:
+    """Resolve a module with one C++ and one torch kernel (the LSNN's time loop, the streamers).
+
+    Args:
+        request: ``"auto"``, ``"cpp"`` or ``"torch"``.
+        obstacle: why the C++ kernel cannot run, or None; called only when C++ is in question (it may
+            build the kernels).
+        cpp_kernel, torch_kernel: the two kernels' names.
+        what: the error's verb phrase, e.g. ``"run this LSNN layer"``.
+
+    Returns:
+        ``Resolved("cpp", cpp_kernel, "")``, or ``Resolved("torch", torch_kernel, reason)`` with the
+        obstacle as the reason under ``"auto"`` (empty when ``"torch"`` was asked for).
+
+    Raises:
+        ValueError: ``request`` is not a backend name (the message lists them).
+        BackendError: ``request="cpp"`` where the C++ kernel cannot run, naming the obstacle.
+    """
+    check_backend(request)
+    if request == "torch":
+        return Resolved("torch", torch_kernel, "")
+    reason = obstacle()
+    if reason is None:
+        return Resolved("cpp", cpp_kernel, "")
+    if request == "cpp":
+        raise BackendError(f"backend='cpp' cannot {what}: {reason}; use backend='auto' or 'torch'")
+    return Resolved("torch", torch_kernel, reason)
 
 
 def cpp_obstacle(mode: str, device: torch.device, dtype: torch.dtype, s: LayerSettings) -> str | None:

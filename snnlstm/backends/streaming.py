@@ -27,6 +27,7 @@ call per element, preallocated buffers) and ``"torch-stream"`` (torch operators,
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -39,7 +40,7 @@ from ..functional.surrogates import SpikeFn
 from ..nn.outputs import LSTMState
 from .ann import cell_weights
 from .fused_snn import FusedConfig, _Params, forward_step
-from .selection import BackendError, Resolved, check_backend
+from .selection import Resolved, cpp_or_torch
 from .snn import fused_offset
 
 if TYPE_CHECKING:
@@ -280,12 +281,5 @@ def resolve_stream(request: str, device: torch.device, dtype: torch.dtype, unsup
         ValueError: ``request`` is not a backend name.
         BackendError: ``request="cpp"`` where the C++ kernel cannot run, naming the obstacle.
     """
-    check_backend(request)
-    if request == "torch":
-        return Resolved("torch", "torch-stream", "")
-    obstacle = stream_cpp_obstacle(device, dtype, unsupported)
-    if obstacle is None:
-        return Resolved("cpp", "cpp-stream", "")
-    if request == "cpp":
-        raise BackendError(f"backend='cpp' cannot stream this layer: {obstacle}; use backend='auto' or 'torch'")
-    return Resolved("torch", "torch-stream", obstacle)
+    obstacle = functools.partial(stream_cpp_obstacle, device, dtype, unsupported)
+    return cpp_or_torch(request, obstacle, "cpp-stream", "torch-stream", "stream this layer")

@@ -172,6 +172,9 @@ class LSNN(BackendChoice, StatsSource):
         self.neuron_form = neuron_form
         self.schedule = schedule
         self.backend = backend
+        #: how the last forward built its input currents (see :meth:`_note_input_path`); None before one
+        self.input_path: str | None = None
+        self._input_paths_seen: set[str] = set()
         common = dict(threshold=threshold, tau_v=tau_v, tau_a=tau_a, refractory=refractory, learn_threshold=learn_threshold, learn_tau=learn_tau, surrogate=surrogate, gamma=gamma)
         # LIF population: AHP neurons whose AHP is off (w = 0, frozen); one step function for both
         self.lif = AHPNeuron(ahp_strength=0.0, learn_ahp=False, **common)
@@ -249,8 +252,8 @@ class LSNN(BackendChoice, StatsSource):
         """Record how the last forward built its input currents, ``layer.input_path``: ``"events"`` (binary
         inputs on the C++ backend: only the weight columns of active inputs are added) or ``"dense"``
         (``W_in x + b``); each new path is logged once."""
-        if path not in getattr(self, "_input_paths_seen", set()):
-            self._input_paths_seen = getattr(self, "_input_paths_seen", set()) | {path}
+        if path not in self._input_paths_seen:
+            self._input_paths_seen.add(path)
             self._backend_log.info("LSNN input currents: %s", "event-driven (binary input)" if path == "events" else "dense product")
         self.input_path = path
 
@@ -309,14 +312,15 @@ class LSNN(BackendChoice, StatsSource):
                 z, neurons = step(torch.addmm(current_t, z, w_rec_t), neurons, threshold, mem_decay, slow_decay, strength, self.ahp.spike_grad, refractory)
                 outputs.append(z)
             spikes, final = torch.stack(outputs, dim=1), LSNNState(z, tuple(neurons))  # type: ignore[arg-type]
-        stats = (self._stats(x, spikes),)
+        stats = (self._stats(x, spikes, binary=True if self.input_path == "events" else None),)
         result = LSNNOutput(spikes, final, stats)
         self._report_stats(result.stats)
         return result
 
     @torch.no_grad()
-    def _stats(self, x: Tensor, spikes: Tensor) -> LayerStats:
-        """Spike counts per population and the synaptic operations of this forward.
+    def _stats(self, x: Tensor, spikes: Tensor, binary: bool | None = None) -> LayerStats:
+        """Spike counts per population and the synaptic operations of this forward (``binary``: whether
+        ``x`` is known to hold only 0 and 1, e.g. from the event input path; None: checked here).
 
         Operation model per sample (K neurons, F inputs, C = ``readout_size`` readout neurons): each
         recurrent spike is ``K - 1 + C`` accumulates (its fan-out to the other neurons and the
@@ -331,12 +335,12 @@ class LSNN(BackendChoice, StatsSource):
         k, c, steps = self.hidden_size, self.readout_size, batch * n_steps
         lif_spikes = spikes[..., : self.n_lif].sum()
         ahp_spikes = spikes[..., self.n_lif :].sum()
-        # binary or analog input, decided on the device (no host synchronisation)
-        binary = ((x == 0) | (x == 1)).all()
-        ac = (lif_spikes + ahp_spikes) * (k - 1 + c) + torch.where(binary, x.sum().to(spikes.dtype) * k, spikes.new_zeros(()))
+        # binary or analog input, decided on the device (no host synchronisation) unless already known
+        is_binary = ((x == 0) | (x == 1)).all() if binary is None else torch.tensor(binary, device=x.device)
+        ac = (lif_spikes + ahp_spikes) * (k - 1 + c) + torch.where(is_binary, x.sum().to(spikes.dtype) * k, spikes.new_zeros(()))
         neuron_mac = float(steps * (k + self.n_ahp + c))
         # new_full fills on the device; new_tensor would copy from the host and synchronise
-        mac = torch.where(binary, spikes.new_full((), neuron_mac), spikes.new_full((), neuron_mac + steps * features * k))
+        mac = torch.where(is_binary, spikes.new_full((), neuron_mac), spikes.new_full((), neuron_mac + steps * features * k))
         ann_mac = float(steps * (4 * k * (features + k) + 3 * k) + batch * c * k)
         ann_ac = float(steps * 5 * k + batch * c)
         spike_counts: dict[str, Tensor] = {}
